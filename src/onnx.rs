@@ -1,0 +1,399 @@
+//! The subset of ONNX's `onnx.proto` (IR) that mvt writes and reads, as hand-written prost messages.
+//!
+//! Field numbers and types are the official ones (onnx/onnx.proto, proto2), so any ONNX reader understands what we
+//! write and prost skips every field of a foreign file that is not modelled here. Repeated scalars that proto2
+//! declares unpacked (`dims`, attribute `ints`/`floats`) are written unpacked, exactly as the onnx package does;
+//! proto2 `optional` attribute values are `Option`s so that a zero value is still written (the checker wants one).
+//!
+//! Two views of a model: [`ModelProto`] with the whole graph (the exporter writes it) and [`ModelHeader`], which
+//! decodes only the metadata and the graph's inputs and outputs and skips nodes and weights (the library reads it
+//! to validate a file before ONNX Runtime sees it).
+
+use std::path::Path;
+
+use prost::Message;
+
+/// The IR version we write: IR 8 is the newest that onnxruntime 1.13 (the oldest release we support) accepts,
+/// and it has everything the graph needs.
+pub const IR_VERSION: i64 = 8;
+/// The default-domain opset we write: 17 is the first with LayerNormalization.
+pub const OPSET_VERSION: i64 = 17;
+
+/// `ModelProto`: the top-level ONNX file.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ModelProto {
+    #[prost(int64, tag = "1")]
+    pub ir_version: i64,
+    #[prost(message, repeated, tag = "8")]
+    pub opset_import: Vec<OperatorSetIdProto>,
+    #[prost(string, tag = "2")]
+    pub producer_name: String,
+    #[prost(string, tag = "3")]
+    pub producer_version: String,
+    #[prost(string, tag = "4")]
+    pub domain: String,
+    #[prost(int64, tag = "5")]
+    pub model_version: i64,
+    #[prost(string, tag = "6")]
+    pub doc_string: String,
+    #[prost(message, optional, tag = "7")]
+    pub graph: Option<GraphProto>,
+    #[prost(message, repeated, tag = "14")]
+    pub metadata_props: Vec<StringStringEntryProto>,
+}
+
+/// `OperatorSetIdProto`: an operator set the model uses (empty domain = the default ONNX domain).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct OperatorSetIdProto {
+    #[prost(string, tag = "1")]
+    pub domain: String,
+    #[prost(int64, tag = "2")]
+    pub version: i64,
+}
+
+/// `StringStringEntryProto`: one `metadata_props` entry.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StringStringEntryProto {
+    #[prost(string, tag = "1")]
+    pub key: String,
+    #[prost(string, tag = "2")]
+    pub value: String,
+}
+
+/// `GraphProto`: nodes in topological order, weights, and the typed inputs and outputs.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct GraphProto {
+    #[prost(message, repeated, tag = "1")]
+    pub node: Vec<NodeProto>,
+    #[prost(string, tag = "2")]
+    pub name: String,
+    #[prost(message, repeated, tag = "5")]
+    pub initializer: Vec<TensorProto>,
+    #[prost(string, tag = "10")]
+    pub doc_string: String,
+    #[prost(message, repeated, tag = "11")]
+    pub input: Vec<ValueInfoProto>,
+    #[prost(message, repeated, tag = "12")]
+    pub output: Vec<ValueInfoProto>,
+    #[prost(message, repeated, tag = "13")]
+    pub value_info: Vec<ValueInfoProto>,
+}
+
+/// `NodeProto`: one operator application.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct NodeProto {
+    #[prost(string, repeated, tag = "1")]
+    pub input: Vec<String>,
+    #[prost(string, repeated, tag = "2")]
+    pub output: Vec<String>,
+    #[prost(string, tag = "3")]
+    pub name: String,
+    #[prost(string, tag = "4")]
+    pub op_type: String,
+    #[prost(string, tag = "7")]
+    pub domain: String,
+    #[prost(message, repeated, tag = "5")]
+    pub attribute: Vec<AttributeProto>,
+    #[prost(string, tag = "6")]
+    pub doc_string: String,
+}
+
+/// `AttributeProto.AttributeType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum AttributeType {
+    Undefined = 0,
+    Float = 1,
+    Int = 2,
+    String = 3,
+    Tensor = 4,
+    Graph = 5,
+    Floats = 6,
+    Ints = 7,
+    Strings = 8,
+}
+
+/// `AttributeProto`: a named operator attribute; exactly one value field is set, matching `type`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct AttributeProto {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(enumeration = "AttributeType", optional, tag = "20")]
+    pub r#type: Option<i32>,
+    #[prost(float, optional, tag = "2")]
+    pub f: Option<f32>,
+    #[prost(int64, optional, tag = "3")]
+    pub i: Option<i64>,
+    #[prost(bytes = "vec", optional, tag = "4")]
+    pub s: Option<Vec<u8>>,
+    #[prost(message, optional, tag = "5")]
+    pub t: Option<TensorProto>,
+    #[prost(float, repeated, packed = "false", tag = "7")]
+    pub floats: Vec<f32>,
+    #[prost(int64, repeated, packed = "false", tag = "8")]
+    pub ints: Vec<i64>,
+    #[prost(bytes = "vec", repeated, tag = "9")]
+    pub strings: Vec<Vec<u8>>,
+}
+
+impl AttributeProto {
+    pub fn int(name: &str, value: i64) -> Self {
+        Self { name: name.into(), r#type: Some(AttributeType::Int as i32), i: Some(value), ..Default::default() }
+    }
+    pub fn float(name: &str, value: f32) -> Self {
+        Self { name: name.into(), r#type: Some(AttributeType::Float as i32), f: Some(value), ..Default::default() }
+    }
+    pub fn string(name: &str, value: &str) -> Self {
+        Self {
+            name: name.into(),
+            r#type: Some(AttributeType::String as i32),
+            s: Some(value.as_bytes().to_vec()),
+            ..Default::default()
+        }
+    }
+    pub fn ints(name: &str, values: &[i64]) -> Self {
+        Self { name: name.into(), r#type: Some(AttributeType::Ints as i32), ints: values.to_vec(), ..Default::default() }
+    }
+    pub fn floats(name: &str, values: &[f32]) -> Self {
+        Self {
+            name: name.into(),
+            r#type: Some(AttributeType::Floats as i32),
+            floats: values.to_vec(),
+            ..Default::default()
+        }
+    }
+    pub fn strings(name: &str, values: &[&str]) -> Self {
+        Self {
+            name: name.into(),
+            r#type: Some(AttributeType::Strings as i32),
+            strings: values.iter().map(|v| v.as_bytes().to_vec()).collect(),
+            ..Default::default()
+        }
+    }
+    pub fn tensor(name: &str, value: TensorProto) -> Self {
+        Self { name: name.into(), r#type: Some(AttributeType::Tensor as i32), t: Some(value), ..Default::default() }
+    }
+}
+
+/// `TensorProto.DataType` (the element types mvt uses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum DataType {
+    Undefined = 0,
+    Float = 1,
+    Uint8 = 2,
+    Int8 = 3,
+    Uint16 = 4,
+    Int16 = 5,
+    Int32 = 6,
+    Int64 = 7,
+    String = 8,
+    Bool = 9,
+    Float16 = 10,
+    Double = 11,
+}
+
+/// `TensorProto`: a named constant; mvt always stores the values little-endian in `raw_data`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TensorProto {
+    #[prost(int64, repeated, packed = "false", tag = "1")]
+    pub dims: Vec<i64>,
+    #[prost(enumeration = "DataType", tag = "2")]
+    pub data_type: i32,
+    #[prost(string, tag = "8")]
+    pub name: String,
+    #[prost(string, tag = "12")]
+    pub doc_string: String,
+    #[prost(bytes = "vec", tag = "9")]
+    pub raw_data: Vec<u8>,
+}
+
+impl TensorProto {
+    pub fn from_f32(name: &str, dims: &[i64], values: &[f32]) -> Self {
+        debug_assert_eq!(dims.iter().product::<i64>() as usize, values.len());
+        Self::raw(name, DataType::Float, dims, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+    }
+    pub fn from_i64(name: &str, dims: &[i64], values: &[i64]) -> Self {
+        debug_assert_eq!(dims.iter().product::<i64>() as usize, values.len());
+        Self::raw(name, DataType::Int64, dims, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+    }
+    fn raw(name: &str, data_type: DataType, dims: &[i64], raw_data: Vec<u8>) -> Self {
+        Self { dims: dims.to_vec(), data_type: data_type as i32, name: name.into(), raw_data, ..Default::default() }
+    }
+}
+
+/// `ValueInfoProto`: a graph input's or output's name and type.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ValueInfoProto {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(message, optional, tag = "2")]
+    pub r#type: Option<TypeProto>,
+    #[prost(string, tag = "3")]
+    pub doc_string: String,
+}
+
+impl ValueInfoProto {
+    /// A tensor value with its element type and shape; a dimension is a fixed size or a symbolic name.
+    pub fn tensor(name: &str, elem_type: DataType, shape: &[Dim]) -> Self {
+        let dim = shape
+            .iter()
+            .map(|d| tensor_shape_proto::Dimension {
+                value: Some(match d {
+                    Dim::Fixed(n) => tensor_shape_proto::dimension::Value::DimValue(*n),
+                    Dim::Named(s) => tensor_shape_proto::dimension::Value::DimParam((*s).into()),
+                }),
+            })
+            .collect();
+        Self {
+            name: name.into(),
+            r#type: Some(TypeProto {
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: elem_type as i32,
+                    shape: Some(TensorShapeProto { dim }),
+                })),
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// The element type and shape, when this is a tensor value (`None` for sequences, maps, ...).
+    pub fn tensor_type(&self) -> Option<(i32, Vec<Dim<String>>)> {
+        let Some(TypeProto { value: Some(type_proto::Value::TensorType(t)) }) = &self.r#type else { return None };
+        let shape = t
+            .shape
+            .iter()
+            .flat_map(|s| &s.dim)
+            .map(|d| match &d.value {
+                Some(tensor_shape_proto::dimension::Value::DimValue(n)) => Dim::Fixed(*n),
+                Some(tensor_shape_proto::dimension::Value::DimParam(p)) => Dim::Named(p.clone()),
+                None => Dim::Named(String::new()),
+            })
+            .collect();
+        Some((t.elem_type, shape))
+    }
+}
+
+/// One dimension of a declared shape: a fixed size or a symbolic (dynamic) name such as "B".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dim<S = &'static str> {
+    Fixed(i64),
+    Named(S),
+}
+
+/// `TypeProto` (only its tensor case is modelled).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TypeProto {
+    #[prost(oneof = "type_proto::Value", tags = "1")]
+    pub value: Option<type_proto::Value>,
+}
+
+pub mod type_proto {
+    /// `TypeProto.Tensor`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Tensor {
+        #[prost(enumeration = "super::DataType", tag = "1")]
+        pub elem_type: i32,
+        #[prost(message, optional, tag = "2")]
+        pub shape: Option<super::TensorShapeProto>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Value {
+        #[prost(message, tag = "1")]
+        TensorType(Tensor),
+    }
+}
+
+/// `TensorShapeProto`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TensorShapeProto {
+    #[prost(message, repeated, tag = "1")]
+    pub dim: Vec<tensor_shape_proto::Dimension>,
+}
+
+pub mod tensor_shape_proto {
+    /// `TensorShapeProto.Dimension`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Dimension {
+        #[prost(oneof = "dimension::Value", tags = "1, 2")]
+        pub value: Option<dimension::Value>,
+    }
+
+    pub mod dimension {
+        #[derive(Clone, PartialEq, prost::Oneof)]
+        pub enum Value {
+            #[prost(int64, tag = "1")]
+            DimValue(i64),
+            #[prost(string, tag = "2")]
+            DimParam(String),
+        }
+    }
+}
+
+/// A reading view of `ModelProto`: the same field numbers, without the graph's nodes and weights, so decoding
+/// a large model copies only its metadata and signature.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ModelHeader {
+    #[prost(int64, tag = "1")]
+    pub ir_version: i64,
+    #[prost(message, repeated, tag = "8")]
+    pub opset_import: Vec<OperatorSetIdProto>,
+    #[prost(string, tag = "2")]
+    pub producer_name: String,
+    #[prost(string, tag = "3")]
+    pub producer_version: String,
+    #[prost(string, tag = "6")]
+    pub doc_string: String,
+    #[prost(message, optional, tag = "7")]
+    pub graph: Option<GraphSignature>,
+    #[prost(message, repeated, tag = "14")]
+    pub metadata_props: Vec<StringStringEntryProto>,
+}
+
+/// A reading view of `GraphProto`: its name, inputs and outputs.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct GraphSignature {
+    #[prost(string, tag = "2")]
+    pub name: String,
+    #[prost(message, repeated, tag = "11")]
+    pub input: Vec<ValueInfoProto>,
+    #[prost(message, repeated, tag = "12")]
+    pub output: Vec<ValueInfoProto>,
+}
+
+/// Why a file could not be read as an ONNX model.
+#[derive(Debug, thiserror::Error)]
+pub enum OnnxError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path} is not an ONNX model (protobuf decoding failed: {source})")]
+    Decode { path: String, source: prost::DecodeError },
+}
+
+impl ModelHeader {
+    /// Decode the header of the ONNX file at `path`.
+    pub fn read(path: &Path) -> Result<Self, OnnxError> {
+        let shown = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| OnnxError::Io { path: shown.clone(), source })?;
+        Self::parse(&bytes, &shown)
+    }
+
+    /// Decode the header from an ONNX file's bytes; `source` names them in errors.
+    pub fn parse(bytes: &[u8], source: &str) -> Result<Self, OnnxError> {
+        Self::decode(bytes).map_err(|e| OnnxError::Decode { path: source.to_string(), source: e })
+    }
+
+    /// The default-domain opset version the model imports, if any.
+    pub fn default_opset(&self) -> Option<i64> {
+        self.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map(|o| o.version)
+    }
+}
+
+impl ModelProto {
+    /// Serialize and write the model to `path`.
+    pub fn write(&self, path: &Path) -> Result<(), OnnxError> {
+        std::fs::write(path, self.encode_to_vec())
+            .map_err(|source| OnnxError::Io { path: path.display().to_string(), source })
+    }
+}
