@@ -1,0 +1,157 @@
+//! The `mvt` command line: dataset summaries, batch inference (`infer`), model metadata (`info`).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use mvt::config::Config;
+use mvt::dataset::{load_split, LoadOptions};
+
+#[derive(Parser)]
+#[command(name = "mvt", version, about = "Native multimodal short-video tagging")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load splits of a dataset in the original layout and print what was loaded and what was skipped.
+    Dataset {
+        /// Folder with class.txt, the split files and feature_files/.
+        #[arg(long)]
+        data: PathBuf,
+        /// The original's conf.txt (feature widths and class count are checked against it).
+        #[arg(long, default_value = "conf/conf.txt")]
+        config: PathBuf,
+        /// Split files to load (repeatable).
+        #[arg(long = "split", default_values = ["train.txt", "val.txt"])]
+        splits: Vec<String>,
+    },
+    /// Tag every video of a list file with a model file and write the original's output.json.
+    Infer(InferArgs),
+    /// Print a model file's metadata (classes, threshold, dims, tokenizer, config, provenance).
+    Info {
+        /// The mvt model file (.onnx).
+        model: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Dataset {
+            data,
+            config,
+            splits,
+        } => dataset(&data, &config, &splits),
+        Command::Infer(args) => infer(&args),
+        Command::Info { model } => info(&model),
+    }
+}
+
+fn dataset(
+    data: &std::path::Path,
+    config: &std::path::Path,
+    splits: &[String],
+) -> anyhow::Result<()> {
+    let config = Config::from_conf_file(config)?;
+    let opts = LoadOptions::for_training(&config.model);
+    for split in splits {
+        let dataset = load_split(data, split, &opts)
+            .with_context(|| format!("loading {split} from {}", data.display()))?;
+        print!("{}", dataset.summary());
+        if dataset.classes.len() != config.model.num_classes {
+            println!(
+                "  note: class.txt has {} classes, conf.txt num_classes = {}",
+                dataset.classes.len(),
+                config.model.num_classes
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+struct InferArgs {
+    /// The mvt model file (.onnx, from `mvt-train export`).
+    #[arg(long)]
+    model: PathBuf,
+    /// Folder with class.txt and feature_files/.
+    #[arg(long)]
+    data: PathBuf,
+    /// List file (`name<TAB>title[<TAB>labels]` per line), relative to --data or absolute.
+    #[arg(long, default_value = "val.txt")]
+    list: String,
+    /// Where to write the JSON (the original's output.json).
+    #[arg(long)]
+    out: PathBuf,
+    /// Tag threshold (default: the model file's, 0.5 in the original's [INFER]).
+    #[arg(long)]
+    threshold: Option<f64>,
+    /// Videos per batch (the original's [INFER] batch_size).
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// List each video's K best classes, best first, instead of the classes above the threshold.
+    #[arg(long)]
+    top_k: Option<usize>,
+}
+
+fn infer(args: &InferArgs) -> anyhow::Result<()> {
+    use mvt::predict::{inference_json, Model, Options};
+    let options = Options {
+        threshold: args.threshold,
+        batch_size: args.batch_size,
+        top_k: args.top_k.unwrap_or(0),
+        ..Options::default()
+    };
+    let model = Model::load(&args.model, &options)?;
+    let dataset = mvt::infer::load_videos(&model, &args.data, &args.list)?;
+    for skipped in &dataset.report.skipped {
+        eprintln!("warning: {} line {} ({}): {}", args.list, skipped.line, skipped.name, skipped.reason);
+    }
+    let bar = indicatif::ProgressBar::new(dataset.videos.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} videos, {per_sec}, eta {eta}")
+            .expect("the progress template is valid"),
+    );
+    let predictions = mvt::infer::predict_dataset(&model, &dataset, |done, _| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    let labels = predictions.iter().map(|p| if args.top_k.is_some() { p.top_k.iter().collect() } else { p.labels_in_class_order() });
+    let json = inference_json(dataset.videos.iter().map(|v| v.name.as_str()).zip(labels));
+    std::fs::write(&args.out, json).with_context(|| format!("writing {}", args.out.display()))?;
+    eprintln!(
+        "{} videos tagged ({} skipped) on {} -> {}",
+        predictions.len(),
+        dataset.report.skipped.len(),
+        model.provider(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn info(path: &std::path::Path) -> anyhow::Result<()> {
+    let meta = mvt::model_file::read_model_metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    let tokenizer = mvt::tokenizer::TitleTokenizer::from_json(&meta.tokenizer_json)?;
+    println!("model file: {}", path.display());
+    println!("classes: {}", meta.classes.len());
+    for (index, name) in meta.classes.iter().enumerate() {
+        println!("  {index}\t{name}");
+    }
+    println!("threshold: {}", meta.threshold);
+    println!("image features: {}-d, audio features: {}-d", meta.rgb_dim, meta.audio_dim);
+    println!("empty audio: {} zero rows", meta.empty_audio_frames);
+    println!("title: at most {} tokens, vocabulary of {}", meta.text_max_len, tokenizer.vocab_size());
+    println!("model config: {}", serde_json::to_string_pretty(&meta.model_config)?);
+    let provenance = &meta.provenance;
+    println!("exported by: {}", provenance.exporter_version);
+    if let Some(epoch) = provenance.epoch {
+        println!("checkpoint epoch: {epoch}");
+    }
+    for (metric, value) in &provenance.validation_metrics {
+        println!("validation {metric}: {value}");
+    }
+    if !provenance.training_data.is_null() {
+        println!("training data: {}", provenance.training_data);
+    }
+    Ok(())
+}
