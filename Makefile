@@ -15,10 +15,11 @@ BUILD := $(ROOT)/build
 OUT := $(ROOT)/out
 export MVT_BIN_DIR := $(BIN)
 export MVT_BUILD_DIR := $(BUILD)
+export MVT_OLDEST_ORT_PYTHON := $(ROOT)/.venv-ort-oldest/bin/python
 
 .PHONY: setup build test test-rust test-python test-cpp demo fixtures header clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(ROOT)/.venv-ort-oldest/.installed
 	@command -v cmake >/dev/null || { apt-get update -q && apt-get install -y -q cmake; }
 
 $(VENV)/.installed: requirements.txt
@@ -26,27 +27,51 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/pip install -q --no-deps -r requirements.txt
 	touch $@
 
+$(ROOT)/.venv-ort-oldest/.installed: requirements-ort-oldest.txt
+	python3 -m venv $(ROOT)/.venv-ort-oldest
+	$(ROOT)/.venv-ort-oldest/bin/pip install -q --no-deps -r requirements-ort-oldest.txt
+	touch $@
+
 build: setup
 	cargo build --release --workspace --locked
 
-# Shared fixtures for the Python and C++ tests (the Rust tests make their own).
+# Shared fixtures for the Python and C++ tests (the Rust tests make their own): the `tiny` benchmark, a model
+# trained on it (conf/tiny.txt) and its exported model file.
 fixtures: build
-	rm -rf $(BUILD)/tiny && $(BIN)/mvt-train synth --preset tiny --seed 7 --out $(BUILD)/tiny
+	rm -rf $(BUILD)/tiny $(BUILD)/tiny-train $(BUILD)/tiny.onnx
+	$(BIN)/mvt-train synth --preset tiny --seed 7 --out $(BUILD)/tiny
+	$(BIN)/mvt-train train --config conf/tiny.txt --data $(BUILD)/tiny --out $(BUILD)/tiny-train --epochs 8 --seed 1 --device cpu
+	$(BIN)/mvt-train export --checkpoint $(BUILD)/tiny-train/best --out $(BUILD)/tiny.onnx
 
 test-rust: build
 	cargo test --release --workspace --locked
 
-test-python: fixtures
+test-python: fixtures test-cpp
 	$(PY) -m pytest -q tests/python
 
 test-cpp: fixtures
+	cmake -S cpp_demo -B $(BUILD)/cpp_demo
+	cmake --build $(BUILD)/cpp_demo -j 2
+	ctest --test-dir $(BUILD)/cpp_demo --output-on-failure
 
-test: test-rust test-python test-cpp
+# test-cpp first: the Python parity test runs the C++ demo binary it builds.
+test: test-rust test-cpp test-python
 
+# The main job end to end on the `small` benchmark: data -> train -> evaluate -> export -> CLI, C++ and Python
+# inference. conf/small_cpu.txt sizes the original recipe for a 2-core CPU (a few minutes of training).
 demo: build
-	rm -rf $(OUT)/small
+	rm -rf $(OUT) && mkdir -p $(OUT)
 	$(BIN)/mvt-train synth --preset small --seed 1 --out $(OUT)/small
-	$(BIN)/mvt dataset --data $(OUT)/small --config conf/conf.txt
+	$(BIN)/mvt dataset --data $(OUT)/small --config conf/small_cpu.txt
+	$(BIN)/mvt-train train --config conf/small_cpu.txt --data $(OUT)/small --out $(OUT)/train --seed 1
+	$(BIN)/mvt-train eval --checkpoint $(OUT)/train/best --data $(OUT)/small --split val
+	$(BIN)/mvt-train export --checkpoint $(OUT)/train/best --out $(OUT)/model.onnx
+	$(BIN)/mvt info $(OUT)/model.onnx
+	$(BIN)/mvt infer --model $(OUT)/model.onnx --data $(OUT)/small --list val.txt --out $(OUT)/output.json
+	cmake -S cpp_demo -B $(BUILD)/cpp_demo && cmake --build $(BUILD)/cpp_demo -j 2
+	$(BUILD)/cpp_demo/mvt_demo --model $(OUT)/model.onnx --data $(OUT)/small --list val.txt --out $(OUT)/cpp_output.json
+	$(PY) python_demo/demo.py --model $(OUT)/model.onnx --data $(OUT)/small --list val.txt --out $(OUT)/python_output.json
+	@echo "demo done: $(OUT)/output.json (CLI), $(OUT)/cpp_output.json (C++), $(OUT)/python_output.json (Python), training curves $(OUT)/train/curves.png"
 
 clean:
 	cargo clean
