@@ -1,12 +1,14 @@
-//! `mvt-train eval`: score a split with a checkpoint and write the metrics report.
+//! `mvt-train eval`: score a split with a checkpoint or an exported model file and write the metrics report.
 //!
 //! The report is computed from a probability matrix and the true labels alone ([`report`]), so any source of
-//! probabilities (this trainer's model, an exported ONNX file) yields the same metrics.
+//! probabilities (this trainer's model, an exported ONNX file run by the `mvt` library) yields the same metrics.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use mvt::config::LossType;
 use mvt::dataset::{load_split, Dataset, LoadOptions, Video};
+use mvt::predict::{Model, Options};
 use mvt::tokenizer::TitleTokenizer;
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
@@ -25,7 +27,8 @@ pub const GAP_TOP_K: usize = 20;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct EvalArgs {
-    /// A checkpoint directory, or a training output directory (its `best` checkpoint is used).
+    /// A checkpoint directory, a training output directory (its `best` checkpoint is used), or an exported
+    /// `.onnx` model file (run through the `mvt` library).
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// Dataset directory in the original layout (class.txt, {split}.txt, feature_files/).
@@ -34,15 +37,19 @@ pub struct EvalArgs {
     /// Which list file to score: `{split}.txt`.
     #[arg(long, default_value = "val")]
     pub split: String,
-    /// Where the JSON report goes; default `eval_{split}.json` inside the checkpoint directory.
+    /// Where the JSON report goes; default `eval_{split}.json` inside the checkpoint directory, or
+    /// `MODEL.eval_{split}.json` beside a model file.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Also write every video's probabilities here: `[{"video_id": name in the list file, "probs": [per class]}]`.
+    #[arg(long)]
+    pub predictions: Option<PathBuf>,
     /// Blank every title (the "without title" column of the ablation table).
     #[arg(long)]
     pub no_titles: bool,
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceChoice,
-    /// libtorch CPU threads.
+    /// libtorch CPU threads (ONNX Runtime's intra-op threads for a model file).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
 }
@@ -182,8 +189,36 @@ pub fn score_with_checkpoint(
     score(model, videos, &refs, ckpt.tokenizer.pad_id(), ckpt.config.train.valid_batch_size, None, device)
 }
 
+/// A split scored by one model, with what the report needs from that model.
+struct ScoredSplit {
+    data: Dataset,
+    scores: Scores,
+    classes: Vec<String>,
+    threshold: f64,
+    /// Where the report goes without `--report`.
+    default_report: PathBuf,
+}
+
 pub fn run(args: &EvalArgs) -> Result<Report> {
     set_threads(args.threads)?;
+    // A checkpoint is a directory; anything else must be an exported model file.
+    let scored = if args.checkpoint.is_file() { score_model_file(args)? } else { score_checkpoint(args)? };
+    let ScoredSplit { data, scores, classes, threshold, default_report } = scored;
+    let report = report(scores.probs.view(), &labels_of(&data.videos), &classes, threshold, Some(scores.loss));
+    println!("loss: {:.6}", scores.loss);
+    println!("Hit@1: {:.2}", report.hit_at_1 * 100.0);
+    let path = args.report.clone().unwrap_or(default_report);
+    std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("report: {}", path.display());
+    if let Some(path) = &args.predictions {
+        write_predictions(path, &data.videos, scores.probs.view())?;
+        println!("predictions: {}", path.display());
+    }
+    Ok(report)
+}
+
+fn score_checkpoint(args: &EvalArgs) -> Result<ScoredSplit> {
     let device = args.device.resolve()?;
     let ckpt = checkpoint::load(&args.checkpoint)?;
     let (_vs, model) = ckpt.build_model(device)?;
@@ -192,20 +227,79 @@ pub fn run(args: &EvalArgs) -> Result<Report> {
         bail!("{}/class.txt differs from the checkpoint's classes.txt", args.data.display());
     }
     let scores = score_with_checkpoint(&ckpt, &model, &data.videos, args.no_titles, device)?;
-    let report = report(
-        scores.probs.view(),
-        &labels_of(&data.videos),
-        &ckpt.classes,
-        ckpt.config.infer.threshold,
-        Some(scores.loss),
-    );
-    println!("loss: {:.6}", scores.loss);
-    println!("Hit@1: {:.2}", report.hit_at_1 * 100.0);
-    let path = args.report.clone().unwrap_or_else(|| ckpt.dir.join(format!("eval_{}.json", args.split)));
-    std::fs::write(&path, serde_json::to_string_pretty(&report)?)
-        .with_context(|| format!("writing {}", path.display()))?;
-    println!("report: {}", path.display());
-    Ok(report)
+    let default_report = ckpt.dir.join(format!("eval_{}.json", args.split));
+    Ok(ScoredSplit { data, scores, classes: ckpt.classes, threshold: ckpt.config.infer.threshold, default_report })
+}
+
+/// The split scored by an exported model file through the `mvt` library (classes, threshold and input widths
+/// from the file's metadata); the loss is computed from the probabilities.
+fn score_model_file(args: &EvalArgs) -> Result<ScoredSplit> {
+    let device = match args.device {
+        DeviceChoice::Auto => mvt::runtime::Device::Auto { device_id: 0 },
+        DeviceChoice::Cpu => mvt::runtime::Device::Cpu,
+        DeviceChoice::Cuda => mvt::runtime::Device::Cuda { device_id: 0 },
+    };
+    let options = Options { device, sessions: 1, intra_threads: args.threads, ..Options::default() };
+    let model = Model::load(&args.checkpoint, &options)?;
+    let config = &model.metadata().model_config;
+    let mut data = load_data(&args.data, &args.split, config)?;
+    if data.classes != model.classes() {
+        bail!("{}/class.txt differs from the classes of {}", args.data.display(), args.checkpoint.display());
+    }
+    if args.no_titles {
+        data.videos.iter_mut().for_each(|v| v.title.clear());
+    }
+    let predictions = mvt::infer::predict_dataset(&model, &data, |_, _| {})?;
+    let classes = model.classes().len();
+    let probs = Array2::from_shape_vec(
+        (predictions.len(), classes),
+        predictions.into_iter().flat_map(|p| p.probabilities).collect(),
+    )?;
+    let loss = loss_from_probs(probs.view(), &labels_of(&data.videos), config.loss_type);
+    let mut default_report = args.checkpoint.clone().into_os_string();
+    default_report.push(format!(".eval_{}.json", args.split));
+    Ok(ScoredSplit {
+        scores: Scores { probs, loss },
+        classes: model.classes().to_vec(),
+        threshold: model.threshold(),
+        default_report: default_report.into(),
+        data,
+    })
+}
+
+/// Probabilities are kept this far from 0 and 1 before the log, so a probability that rounded to 0 or 1 in f32
+/// costs a finite ln(1e-7) ~ -16 instead of infinity.
+const PROB_FLOOR: f64 = 1e-7;
+
+/// The mean training loss per video ([`FusionModel::loss`] / videos) from probabilities alone, for models that
+/// output no logits. Equals the logit-based loss up to f32 rounding of the probabilities.
+pub fn loss_from_probs(probs: ArrayView2<f32>, labels: &[Vec<usize>], loss_type: LossType) -> f64 {
+    let ln = |p: f32| f64::from(p).clamp(PROB_FLOOR, 1.0 - PROB_FLOOR).ln();
+    let total: f64 = probs
+        .rows()
+        .into_iter()
+        .zip(labels)
+        .map(|(row, labels)| match loss_type {
+            LossType::Sigmoid => {
+                row.iter().enumerate().map(|(c, &p)| if labels.contains(&c) { -ln(p) } else { -ln(1.0 - p) }).sum()
+            }
+            // Cross-entropy against the uniform distribution over the video's labels.
+            LossType::Softmax => -labels.iter().map(|&c| ln(row[c])).sum::<f64>() / labels.len().max(1) as f64,
+        })
+        .sum();
+    total / probs.nrows().max(1) as f64
+}
+
+/// `[{"video_id": ..., "probs": [...]}, ...]` in the order of `videos`.
+fn write_predictions(path: &Path, videos: &[Video], probs: ArrayView2<f32>) -> Result<()> {
+    #[derive(Serialize)]
+    struct VideoProbs<'a> {
+        video_id: &'a str,
+        probs: Vec<f32>,
+    }
+    let entries: Vec<VideoProbs> =
+        videos.iter().zip(probs.rows()).map(|(v, row)| VideoProbs { video_id: &v.name, probs: row.to_vec() }).collect();
+    std::fs::write(path, serde_json::to_string(&entries)?).with_context(|| format!("writing {}", path.display()))
 }
 
 /// `mvt-train metrics` (hidden): the report for probabilities and labels given as JSON, for cross-checks.

@@ -17,7 +17,7 @@ enum Command {
     Synth(synth::SynthArgs),
     /// Train the fusion model (the original recipe by default).
     Train(train::TrainArgs),
-    /// Score a split with a checkpoint: loss, Hit@1, and a JSON report of every metric.
+    /// Score a split with a checkpoint or an exported .onnx: loss, Hit@1, and a JSON report of every metric.
     Eval(evaluate::EvalArgs),
     /// Train the original's ablation rows and print their Hit@1 / Hit@2 table.
     Ablate(ablate::AblateArgs),

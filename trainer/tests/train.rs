@@ -4,87 +4,18 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 
 use mvt_trainer::checkpoint;
-use mvt_trainer::train::{self, DeviceChoice, PoolArg, TrainArgs, TrainSummary};
+use mvt_trainer::train::{self, PoolArg, TrainSummary};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mvt-train");
-const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+mod support;
+use support::{mvt_train, tiny_data, train_args, WORKSPACE};
 
 /// libtorch's global RNG is shared by the test threads: one training at a time keeps runs reproducible.
 fn one_at_a_time() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The tiny dataset (made once by `mvt-train synth`) and a conf.txt for its widths with small layers, so an
-/// epoch takes about a second; the learning rate stays 7e-4 (no decay) to learn within a few epochs.
-fn fixture() -> &'static (PathBuf, PathBuf) {
-    static FIXTURE: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let root = tempfile::tempdir().unwrap().keep();
-        let data = root.join("tiny");
-        let status = Command::new(BIN)
-            .args(["synth", "--preset", "tiny", "--seed", "7", "--out"])
-            .arg(&data)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "mvt-train synth failed");
-        let original = std::fs::read_to_string(Path::new(WORKSPACE).join("conf/conf.txt")).unwrap();
-        let conf = root.join("conf.txt");
-        std::fs::write(&conf, tiny_conf(&original)).unwrap();
-        (data, conf)
-    })
-}
-
-fn tiny_conf(original: &str) -> String {
-    let replace = [
-        ("feature_dims", "[[64], [16], [5, 50, 1]]"),
-        ("num_classes", "8"),
-        ("lstm_size_img", "32"),
-        ("lstm_size_audio", "16"),
-        ("decay_epochs", "[100]"),
-        ("batch_size", "32"),
-    ];
-    let mut text: String = original
-        .lines()
-        .map(|line| {
-            let key = line.split('=').next().unwrap_or("").trim();
-            match replace.iter().find(|(k, _)| *k == key) {
-                Some((k, v)) => format!("{k} = {v}\n"),
-                None => format!("{line}\n"),
-            }
-        })
-        .collect();
-    text = text.replace("[MODEL]\n", "[MODEL]\ntext_embedding_dim = 32\ntextcnn_filters = 32\n");
-    text
-}
-
-fn args(out: &Path, epochs: usize) -> TrainArgs {
-    let (data, conf) = fixture();
-    TrainArgs {
-        config: conf.clone(),
-        data: data.clone(),
-        out: out.to_path_buf(),
-        encoder: None,
-        device: DeviceChoice::Cpu,
-        seed: 5,
-        epochs: Some(epochs),
-        resume: None,
-        init: None,
-        pool_mode: None,
-        no_rgb: false,
-        no_audio: false,
-        no_text: false,
-        title_drop_rate: None,
-        finetune_encoder: false,
-        freeze_encoder: false,
-        no_encoder_cache: false,
-        batch_size: None,
-        threads: 1,
-    }
 }
 
 fn best_hit(summary: &TrainSummary) -> f64 {
@@ -95,8 +26,8 @@ fn best_hit(summary: &TrainSummary) -> f64 {
 fn fused_model_learns_well_above_chance_and_beats_image_only() {
     let _guard = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let fused = train::run(&args(&dir.path().join("fused"), 6)).unwrap();
-    let mut image_only = args(&dir.path().join("image"), 6);
+    let fused = train::run(&train_args(&dir.path().join("fused"), 6)).unwrap();
+    let mut image_only = train_args(&dir.path().join("image"), 6);
     image_only.no_audio = true;
     image_only.no_text = true;
     image_only.pool_mode = Some(PoolArg::SelfAttention);
@@ -124,7 +55,7 @@ fn equal_seeds_give_identical_runs_and_a_run_resumes_after_its_checkpoint() {
     let _guard = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let run = |name: &str, title_drop: f64| {
-        let mut a = args(&dir.path().join(name), 2);
+        let mut a = train_args(&dir.path().join(name), 2);
         a.title_drop_rate = Some(title_drop);
         train::run(&a).unwrap()
     };
@@ -136,13 +67,13 @@ fn equal_seeds_give_identical_runs_and_a_run_resumes_after_its_checkpoint() {
         |name: &str| std::fs::read(dir.path().join(name).join(checkpoint::BEST).join(checkpoint::WEIGHTS)).unwrap();
     assert_eq!(weights("a"), weights("b"));
     // Another seed differs.
-    let mut other = args(&dir.path().join("c"), 1);
+    let mut other = train_args(&dir.path().join("c"), 1);
     other.seed = 6;
     assert_ne!(strip(&train::run(&other).unwrap())[0], strip(&first)[0]);
 
     // Resume run "a" from its best checkpoint for one more epoch: it continues the epoch count and the history.
     let best = checkpoint::load(&dir.path().join("a")).unwrap();
-    let mut resume = args(&dir.path().join("a"), best.provenance.epoch + 1);
+    let mut resume = train_args(&dir.path().join("a"), best.provenance.epoch + 1);
     resume.resume = Some(dir.path().join("a").join(checkpoint::BEST));
     let resumed = train::run(&resume).unwrap();
     let epochs: Vec<usize> = resumed.history.iter().map(|r| r.epoch).collect();
@@ -160,18 +91,19 @@ fn equal_seeds_give_identical_runs_and_a_run_resumes_after_its_checkpoint() {
 fn eval_prints_loss_then_hit1_and_writes_every_metric() {
     let _guard = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    train::run(&args(dir.path(), 1)).unwrap();
-    let (data, _) = fixture();
+    train::run(&train_args(dir.path(), 1)).unwrap();
     let report = dir.path().join("report.json");
-    let out = Command::new(BIN)
-        .args(["eval", "--device", "cpu", "--checkpoint"])
-        .arg(dir.path())
-        .arg("--data")
-        .arg(data)
-        .arg("--report")
-        .arg(&report)
-        .output()
-        .unwrap();
+    let out = mvt_train(&[
+        "eval",
+        "--device",
+        "cpu",
+        "--checkpoint",
+        dir.path().to_str().unwrap(),
+        "--data",
+        tiny_data().to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
@@ -186,7 +118,7 @@ fn eval_prints_loss_then_hit1_and_writes_every_metric() {
     let ckpt = checkpoint::load(dir.path()).unwrap();
     assert!((json["hit_at_1"].as_f64().unwrap() - ckpt.provenance.val_hit_at_1).abs() < 1e-12);
     // A missing checkpoint is a clear error.
-    let bad = Command::new(BIN).args(["eval", "--checkpoint", "/nonexistent", "--data"]).arg(data).output().unwrap();
+    let bad = mvt_train(&["eval", "--checkpoint", "/nonexistent", "--data", tiny_data().to_str().unwrap()]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a checkpoint directory"));
 }
@@ -215,7 +147,7 @@ fn minilm_dir() -> PathBuf {
 fn training_with_the_real_pretrained_encoder_frozen_runs_end_to_end() {
     let _guard = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let mut a = args(dir.path(), 2);
+    let mut a = train_args(dir.path(), 2);
     a.encoder = Some(minilm_dir());
     let summary = train::run(&a).unwrap();
     assert_eq!(summary.history.len(), 2);
