@@ -39,6 +39,10 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Rust ignores SIGPIPE, which turns `mvt info model.onnx | head` into a panic on the next print; a command-line
+    // tool should end quietly like any other Unix filter instead.
+    // SAFETY: restoring the default disposition of one signal before any thread starts.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     match Cli::parse().command {
         Command::Dataset {
             data,
