@@ -15,6 +15,12 @@ use tch::{Kind, Tensor};
 
 use crate::model::ENCODER_PREFIX;
 
+/// Initial scale of the trainable token embedding (tch's default is 1). RMSProp moves a weight by about the learning
+/// rate per step whatever its scale, so at scale 1 the rarely seen title tokens barely moved in a short run: on the
+/// `small` preset a text-only model reached 20% validation Hit@1 at scale 1 and 30% at 0.1 (ceiling 43), same
+/// recipe. At 0.1 the TextCNN's inputs also start inside tanh's linear range instead of saturating it.
+const EMBEDDING_INIT_STDEV: f64 = 0.1;
+
 /// The files of an HF BERT directory that the trainer reads.
 pub const CONFIG_FILE: &str = "config.json";
 pub const VOCAB_FILE: &str = "vocab.txt";
@@ -292,7 +298,10 @@ impl TextEncoderModule {
                     p / "embedding",
                     *vocab_size as i64,
                     *dim as i64,
-                    Default::default(),
+                    nn::EmbeddingConfig {
+                        ws_init: nn::Init::Randn { mean: 0.0, stdev: EMBEDDING_INIT_STDEV },
+                        ..Default::default()
+                    },
                 ))
             }
         })
