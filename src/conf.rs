@@ -9,26 +9,16 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{
-    Config, InferConfig, LossType, ModelConfig, PoolMode, TextEncoder, TrainConfig,
-};
+use crate::config::{Config, InferConfig, LossType, ModelConfig, PoolMode, TextEncoder, TrainConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfError {
     #[error("cannot read {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("conf line {line}: {msg}")]
     Syntax { line: usize, msg: String },
     #[error("conf [{section}] {key} (line {line}): {msg}")]
-    BadValue {
-        section: String,
-        key: String,
-        line: usize,
-        msg: String,
-    },
+    BadValue { section: String, key: String, line: usize, msg: String },
     #[error("conf [{section}] {key} is missing")]
     Missing { section: String, key: String },
 }
@@ -69,10 +59,7 @@ pub struct ConfFile {
 
 impl ConfFile {
     pub fn read(path: &Path) -> Result<Self, ConfError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfError::Io { path: path.to_owned(), source })?;
         Self::parse(&text)
     }
 
@@ -95,26 +82,18 @@ impl ConfFile {
                 }
             }
             if let Some(name) = trimmed.strip_prefix('[') {
-                let name = name
-                    .strip_suffix(']')
-                    .ok_or_else(|| syntax(format!("bad section header {trimmed:?}")))?;
+                let name = name.strip_suffix(']').ok_or_else(|| syntax(format!("bad section header {trimmed:?}")))?;
                 let name = name.trim().to_string();
                 if sections.iter().any(|s| s.name.eq_ignore_ascii_case(&name)) {
                     return Err(syntax(format!("section [{name}] appears twice")));
                 }
                 finish_section(sections.last_mut(), &mut raw_values);
-                sections.push(Section {
-                    name,
-                    entries: Vec::new(),
-                });
+                sections.push(Section { name, entries: Vec::new() });
                 continue;
             }
-            let section = sections
-                .last_mut()
-                .ok_or_else(|| syntax("a key before any [SECTION] header".into()))?;
-            let split = trimmed
-                .find(['=', ':'])
-                .ok_or_else(|| syntax(format!("expected `key = value`, got {trimmed:?}")))?;
+            let section = sections.last_mut().ok_or_else(|| syntax("a key before any [SECTION] header".into()))?;
+            let split =
+                trimmed.find(['=', ':']).ok_or_else(|| syntax(format!("expected `key = value`, got {trimmed:?}")))?;
             let key = trimmed[..split].trim().to_lowercase();
             if key.is_empty() {
                 return Err(syntax("empty key".into()));
@@ -122,11 +101,7 @@ impl ConfFile {
             if section.entries.iter().any(|e| e.key == key) {
                 return Err(syntax(format!("key {key} appears twice in its section")));
             }
-            section.entries.push(Entry {
-                key,
-                value: Literal::None,
-                line,
-            });
+            section.entries.push(Entry { key, value: Literal::None, line });
             raw_values.push(trimmed[split + 1..].trim().to_string());
         }
         finish_section(sections.last_mut(), &mut raw_values);
@@ -157,11 +132,7 @@ fn finish_section(section: Option<&mut Section>, raw_values: &mut Vec<String>) {
 
 /// A Python literal, or the trimmed text itself when it is not one (what the original's `eval` fallback did).
 pub fn parse_literal(text: &str) -> Literal {
-    let mut parser = LiteralParser {
-        text: text.as_bytes(),
-        pos: 0,
-        depth: 0,
-    };
+    let mut parser = LiteralParser { text: text.as_bytes(), pos: 0, depth: 0 };
     match parser.top_level() {
         Some(value) => value,
         None => Literal::Str(text.trim().to_string()),
@@ -368,21 +339,11 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn entry(&self, section: &str, key: &str) -> Result<&Entry, ConfError> {
-        self.conf
-            .get(section, key)
-            .ok_or_else(|| ConfError::Missing {
-                section: section.into(),
-                key: key.into(),
-            })
+        self.conf.get(section, key).ok_or_else(|| ConfError::Missing { section: section.into(), key: key.into() })
     }
 
     fn bad(&self, section: &str, entry: &Entry, msg: String) -> ConfError {
-        ConfError::BadValue {
-            section: section.into(),
-            key: entry.key.clone(),
-            line: entry.line,
-            msg,
-        }
+        ConfError::BadValue { section: section.into(), key: entry.key.clone(), line: entry.line, msg }
     }
 
     /// The value of a required key converted by `convert`, or of an added key (`default` when absent).
@@ -397,50 +358,26 @@ impl Reader<'_> {
         let entry = match (self.conf.get(section, key), default) {
             (Some(entry), _) => entry,
             (None, Some(default)) => return Ok(default),
-            (None, None) => {
-                return Err(ConfError::Missing {
-                    section: section.into(),
-                    key: key.into(),
-                })
-            }
+            (None, None) => return Err(ConfError::Missing { section: section.into(), key: key.into() }),
         };
-        convert(&entry.value).ok_or_else(|| {
-            self.bad(
-                section,
-                entry,
-                format!("expected {expected}, found {}", entry.value.describe()),
-            )
-        })
+        convert(&entry.value)
+            .ok_or_else(|| self.bad(section, entry, format!("expected {expected}, found {}", entry.value.describe())))
     }
 
     fn count(&self, section: &str, key: &str, default: Option<usize>) -> Result<usize, ConfError> {
         self.typed(section, key, default, "a non-negative integer", as_count)
     }
 
-    fn positive(
-        &self,
-        section: &str,
-        key: &str,
-        default: Option<usize>,
-    ) -> Result<usize, ConfError> {
-        self.typed(section, key, default, "a positive integer", |v| {
-            as_count(v).filter(|&n| n > 0)
-        })
+    fn positive(&self, section: &str, key: &str, default: Option<usize>) -> Result<usize, ConfError> {
+        self.typed(section, key, default, "a positive integer", |v| as_count(v).filter(|&n| n > 0))
     }
 
     fn number(&self, section: &str, key: &str, default: Option<f64>) -> Result<f64, ConfError> {
         self.typed(section, key, default, "a number", as_number)
     }
 
-    fn probability(
-        &self,
-        section: &str,
-        key: &str,
-        default: Option<f64>,
-    ) -> Result<f64, ConfError> {
-        self.typed(section, key, default, "a number in [0, 1)", |v| {
-            as_number(v).filter(|p| (0.0..1.0).contains(p))
-        })
+    fn probability(&self, section: &str, key: &str, default: Option<f64>) -> Result<f64, ConfError> {
+        self.typed(section, key, default, "a number in [0, 1)", |v| as_number(v).filter(|p| (0.0..1.0).contains(p)))
     }
 
     fn flag(&self, section: &str, key: &str, default: Option<bool>) -> Result<bool, ConfError> {
@@ -457,39 +394,24 @@ impl Reader<'_> {
         })
     }
 
-    fn counts(
-        &self,
-        section: &str,
-        key: &str,
-        default: Option<Vec<usize>>,
-    ) -> Result<Vec<usize>, ConfError> {
-        self.typed(
-            section,
-            key,
-            default,
-            "a list of non-negative integers",
-            |v| items(v)?.iter().map(as_count).collect(),
-        )
+    fn counts(&self, section: &str, key: &str, default: Option<Vec<usize>>) -> Result<Vec<usize>, ConfError> {
+        self.typed(section, key, default, "a list of non-negative integers", |v| {
+            items(v)?.iter().map(as_count).collect()
+        })
     }
 
     /// `feature_dims = [[2048], [128], [5, 50, 1]]` named by `feature_names = ['rgb', 'audio', 'text']`: the
     /// first dimension of the named feature (positions 0 and 1 when `feature_names` is absent).
     fn feature_dim(&self, name: &str, position: usize) -> Result<usize, ConfError> {
-        let names = self.typed(
-            "MODEL",
-            "feature_names",
-            Some(Vec::new()),
-            "a list of strings",
-            |v| {
-                items(v)?
-                    .iter()
-                    .map(|n| match n {
-                        Literal::Str(s) => Some(s.clone()),
-                        _ => None,
-                    })
-                    .collect()
-            },
-        )?;
+        let names = self.typed("MODEL", "feature_names", Some(Vec::new()), "a list of strings", |v| {
+            items(v)?
+                .iter()
+                .map(|n| match n {
+                    Literal::Str(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect()
+        })?;
         let index = if names.is_empty() {
             position
         } else {
@@ -498,18 +420,12 @@ impl Reader<'_> {
             found.ok_or_else(|| self.bad("MODEL", entry, format!("no feature named {name:?}")))?
         };
         let entry = self.entry("MODEL", "feature_dims")?;
-        let dims = items(&entry.value)
-            .and_then(|all| all.get(index))
-            .and_then(|dims| match dims {
-                width @ Literal::Int(_) => as_count(width),
-                other => items(other)?.first().and_then(as_count),
-            });
+        let dims = items(&entry.value).and_then(|all| all.get(index)).and_then(|dims| match dims {
+            width @ Literal::Int(_) => as_count(width),
+            other => items(other)?.first().and_then(as_count),
+        });
         dims.filter(|&d| d > 0).ok_or_else(|| {
-            self.bad(
-                "MODEL",
-                entry,
-                format!("entry {index} ({name}) is not a list starting with a positive width"),
-            )
+            self.bad("MODEL", entry, format!("entry {index} ({name}) is not a list starting with a positive width"))
         })
     }
 }
@@ -550,34 +466,21 @@ impl Config {
     /// the trainer sets the vocabulary or a pretrained encoder.
     pub fn from_conf(conf: &ConfFile) -> Result<Self, ConfError> {
         let r = Reader { conf };
-        let loss_type = r.typed(
-            "TRAIN",
-            "loss_type",
-            None,
-            "\"sigmoid\" or \"softmax\"",
-            |v| match v {
-                Literal::Str(s) if s == "sigmoid" => Some(LossType::Sigmoid),
-                Literal::Str(s) if s == "softmax" => Some(LossType::Softmax),
-                _ => None,
-            },
-        )?;
+        let loss_type = r.typed("TRAIN", "loss_type", None, "\"sigmoid\" or \"softmax\"", |v| match v {
+            Literal::Str(s) if s == "sigmoid" => Some(LossType::Sigmoid),
+            Literal::Str(s) if s == "softmax" => Some(LossType::Softmax),
+            _ => None,
+        })?;
         let pool_mode = match r.text("MODEL", "lstm_pool_mode")?.as_str() {
             "text_guide" => PoolMode::TextGuide,
             _ => PoolMode::SelfAttention,
         };
-        let textcnn_windows = r.typed(
-            "MODEL",
-            "textcnn_windows",
-            Some(vec![2, 3, 4]),
-            "a non-empty list of positive integers",
-            |v| {
-                let windows: Vec<usize> = items(v)?
-                    .iter()
-                    .map(|w| as_count(w).filter(|&w| w > 0))
-                    .collect::<Option<_>>()?;
+        let textcnn_windows =
+            r.typed("MODEL", "textcnn_windows", Some(vec![2, 3, 4]), "a non-empty list of positive integers", |v| {
+                let windows: Vec<usize> =
+                    items(v)?.iter().map(|w| as_count(w).filter(|&w| w > 0)).collect::<Option<_>>()?;
                 (!windows.is_empty()).then_some(windows)
-            },
-        )?;
+            })?;
         let model = ModelConfig {
             num_classes: r.positive("MODEL", "num_classes", None)?,
             rgb_dim: r.feature_dim("rgb", 0)?,
@@ -585,24 +488,16 @@ impl Config {
             lstm_size_img: r.positive("MODEL", "lstm_size_img", None)?,
             lstm_size_audio: r.positive("MODEL", "lstm_size_audio", None)?,
             drop_rate: r.probability("MODEL", "drop_rate", None)?,
-            text_max_len: r.typed(
-                "MODEL",
-                "text_max_len",
-                None,
-                "an integer >= 3 ([CLS], a token, [SEP])",
-                |v| as_count(v).filter(|&n| n >= 3),
-            )?,
+            text_max_len: r.typed("MODEL", "text_max_len", None, "an integer >= 3 ([CLS], a token, [SEP])", |v| {
+                as_count(v).filter(|&n| n >= 3)
+            })?,
             pool_mode,
             use_rgb: r.flag("MODEL", "use_rgb", Some(true))?,
             use_audio: r.flag("MODEL", "use_audio", Some(true))?,
             use_text: r.flag("MODEL", "use_text", Some(true))?,
             text_encoder: TextEncoder::Embedding {
                 vocab_size: 0,
-                dim: r.positive(
-                    "MODEL",
-                    "text_embedding_dim",
-                    Some(DEFAULT_TEXT_EMBEDDING_DIM),
-                )?,
+                dim: r.positive("MODEL", "text_embedding_dim", Some(DEFAULT_TEXT_EMBEDDING_DIM))?,
             },
             ernie_freeze: r.flag("MODEL", "ernie_freeze", None)?,
             textcnn_windows,
@@ -632,10 +527,6 @@ impl Config {
                 "use_rgb, use_audio and use_text are all False: nothing to classify".into(),
             ));
         }
-        Ok(Config {
-            model,
-            train,
-            infer,
-        })
+        Ok(Config { model, train, infer })
     }
 }

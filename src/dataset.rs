@@ -28,26 +28,14 @@ pub const FEATURE_DIR: &str = "feature_files";
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
     #[error("cannot read {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path} line {line}: {msg}")]
-    ClassFile {
-        path: PathBuf,
-        line: usize,
-        msg: String,
-    },
+    ClassFile { path: PathBuf, line: usize, msg: String },
     #[error(
         "{path}: {feature} features are {found}-d but the configuration says {expected} \
          (set feature_dims in conf.txt to match the data)"
     )]
-    FeatureDim {
-        path: PathBuf,
-        feature: &'static str,
-        found: usize,
-        expected: usize,
-    },
+    FeatureDim { path: PathBuf, feature: &'static str, found: usize, expected: usize },
 }
 
 /// One usable video.
@@ -76,11 +64,7 @@ pub struct LoadOptions {
 impl LoadOptions {
     /// Feature widths from the model configuration; rows without labels are skipped (train / val).
     pub fn for_training(model: &ModelConfig) -> Self {
-        LoadOptions {
-            rgb_dim: model.rgb_dim,
-            audio_dim: model.audio_dim,
-            keep_unlabeled: false,
-        }
+        LoadOptions { rgb_dim: model.rgb_dim, audio_dim: model.audio_dim, keep_unlabeled: false }
     }
 }
 
@@ -186,16 +170,9 @@ pub struct Dataset {
 /// line number (from 0). Indices must cover 0..n exactly once; trailing blank lines are ignored.
 pub fn read_classes(path: &Path) -> Result<Vec<String>, DatasetError> {
     let text = read_text(path)?;
-    let bad = |line: usize, msg: String| DatasetError::ClassFile {
-        path: path.to_owned(),
-        line,
-        msg,
-    };
+    let bad = |line: usize, msg: String| DatasetError::ClassFile { path: path.to_owned(), line, msg };
     let lines: Vec<&str> = text.lines().collect();
-    let used = lines
-        .iter()
-        .rposition(|l| !l.trim().is_empty())
-        .map_or(0, |last| last + 1);
+    let used = lines.iter().rposition(|l| !l.trim().is_empty()).map_or(0, |last| last + 1);
     let mut by_index: BTreeMap<usize, (String, usize)> = BTreeMap::new();
     let mut seen_names: HashMap<&str, usize> = HashMap::new();
     for (i, raw) in lines[..used].iter().enumerate() {
@@ -203,27 +180,20 @@ pub fn read_classes(path: &Path) -> Result<Vec<String>, DatasetError> {
         let fields: Vec<&str> = raw.trim().split('\t').collect();
         let name = fields[0].trim();
         if name.is_empty() {
-            return Err(bad(
-                line,
-                "blank class name (it would shift every later index)".into(),
-            ));
+            return Err(bad(line, "blank class name (it would shift every later index)".into()));
         }
         let index = match fields[..] {
             [_] => i,
-            [_, index] => index
-                .trim()
-                .parse()
-                .map_err(|_| bad(line, format!("class index {index:?} is not a number")))?,
+            [_, index] => {
+                index.trim().parse().map_err(|_| bad(line, format!("class index {index:?} is not a number")))?
+            }
             _ => return Err(bad(line, "expected `name` or `name<TAB>index`".into())),
         };
         if let Some(first) = seen_names.insert(name, line) {
             return Err(bad(line, format!("class {name:?} already on line {first}")));
         }
         if let Some((other, other_line)) = by_index.insert(index, (name.to_string(), line)) {
-            return Err(bad(
-                line,
-                format!("index {index} already given to {other:?} on line {other_line}"),
-            ));
+            return Err(bad(line, format!("index {index} already given to {other:?} on line {other_line}")));
         }
     }
     let count = by_index.len();
@@ -233,9 +203,7 @@ pub fn read_classes(path: &Path) -> Result<Vec<String>, DatasetError> {
     if let Some((&index, (name, line))) = by_index.iter().find(|(&index, _)| index >= count) {
         return Err(bad(
             *line,
-            format!(
-                "index {index} of {name:?} leaves a gap: {count} classes need indices 0..{count}"
-            ),
+            format!("index {index} of {name:?} leaves a gap: {count} classes need indices 0..{count}"),
         ));
     }
     Ok(by_index.into_values().map(|(name, _)| name).collect())
@@ -266,22 +234,11 @@ struct Row {
 }
 
 /// Loads `data_dir/<split_file>` with its feature files and `data_dir/class.txt`.
-pub fn load_split(
-    data_dir: &Path,
-    split_file: &str,
-    opts: &LoadOptions,
-) -> Result<Dataset, DatasetError> {
+pub fn load_split(data_dir: &Path, split_file: &str, opts: &LoadOptions) -> Result<Dataset, DatasetError> {
     let classes = read_classes(&data_dir.join("class.txt"))?;
-    let class_index: HashMap<&str, usize> = classes
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.as_str(), i))
-        .collect();
+    let class_index: HashMap<&str, usize> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
     let text = read_text(&data_dir.join(split_file))?;
-    let mut report = LoadReport {
-        split: split_file.to_string(),
-        ..LoadReport::default()
-    };
+    let mut report = LoadReport { split: split_file.to_string(), ..LoadReport::default() };
     let mut rows = Vec::new();
     let mut kept_lines: HashMap<String, usize> = HashMap::new();
     for (i, raw) in text.lines().enumerate() {
@@ -292,22 +249,13 @@ pub fn load_split(
         report.rows += 1;
         let fields: Vec<&str> = raw.split('\t').collect();
         let name = fields[0].trim().to_string();
-        let mut skip = |reason| {
-            report.skipped.push(SkippedRow {
-                line,
-                name: name.clone(),
-                reason,
-            })
-        };
+        let mut skip = |reason| report.skipped.push(SkippedRow { line, name: name.clone(), reason });
         if name.is_empty() {
             skip(SkipReason::BadRow("empty name".into()));
             continue;
         }
         if fields.iter().skip(3).any(|f| !f.trim().is_empty()) {
-            skip(SkipReason::BadRow(format!(
-                "{} tab-separated fields, expected at most 3",
-                fields.len()
-            )));
+            skip(SkipReason::BadRow(format!("{} tab-separated fields, expected at most 3", fields.len())));
             continue;
         }
         // The original checks names against the rows it kept before looking at labels.
@@ -318,13 +266,7 @@ pub fn load_split(
         let title = fields.get(1).map_or("", |t| t.trim()).to_string();
         let mut labels = Vec::new();
         let mut unknown = Vec::new();
-        for label in fields
-            .get(2)
-            .map_or("", |l| l.trim())
-            .split(',')
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-        {
+        for label in fields.get(2).map_or("", |l| l.trim()).split(',').map(str::trim).filter(|l| !l.is_empty()) {
             match class_index.get(label) {
                 Some(&index) if !labels.contains(&index) => labels.push(index),
                 Some(_) => {}
@@ -332,23 +274,14 @@ pub fn load_split(
             }
         }
         if labels.is_empty() && !opts.keep_unlabeled {
-            skip(if unknown.is_empty() {
-                SkipReason::NoLabels
-            } else {
-                SkipReason::UnknownLabels(unknown)
-            });
+            skip(if unknown.is_empty() { SkipReason::NoLabels } else { SkipReason::UnknownLabels(unknown) });
             continue;
         }
         for label in unknown {
             *report.unknown_labels.entry(label).or_default() += 1;
         }
         kept_lines.insert(name.clone(), line);
-        rows.push(Row {
-            line,
-            name,
-            title,
-            labels,
-        });
+        rows.push(Row { line, name, title, labels });
     }
 
     let mut videos = Vec::with_capacity(rows.len());
@@ -364,19 +297,11 @@ pub fn load_split(
                     audio,
                 });
             }
-            Err(reason) => report.skipped.push(SkippedRow {
-                line: row.line,
-                name: row.name.clone(),
-                reason,
-            }),
+            Err(reason) => report.skipped.push(SkippedRow { line: row.line, name: row.name.clone(), reason }),
         }
     }
     report.skipped.sort_by_key(|s| s.line);
-    Ok(Dataset {
-        classes,
-        videos,
-        report,
-    })
+    Ok(Dataset { classes, videos, report })
 }
 
 /// A row's features, or why it is skipped; a width that contradicts the configuration is an error.
@@ -384,25 +309,18 @@ type Features = Result<Result<(Array2<f32>, Array2<f32>, bool), SkipReason>, Dat
 
 /// Reads the rows' feature files on all cores (decoding dominates), keeping row order.
 fn read_features(data_dir: &Path, rows: &[Row], opts: &LoadOptions) -> Vec<Features> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(rows.len().max(1));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(rows.len().max(1));
     let chunk = rows.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
         let workers: Vec<_> = rows
             .chunks(chunk)
             .map(|part| {
                 scope.spawn(move || {
-                    part.iter()
-                        .map(|row| read_one(&feature_path(data_dir, &row.name), opts))
-                        .collect::<Vec<_>>()
+                    part.iter().map(|row| read_one(&feature_path(data_dir, &row.name), opts)).collect::<Vec<_>>()
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("feature reader thread panicked"))
-            .collect()
+        workers.into_iter().flat_map(|w| w.join().expect("feature reader thread panicked")).collect()
     })
 }
 
@@ -412,21 +330,11 @@ fn read_one(path: &Path, opts: &LoadOptions) -> Features {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(Err(SkipReason::MissingFeatureFile(path.to_owned())))
         }
-        Err(e) => {
-            return Ok(Err(SkipReason::UnreadableFeatureFile {
-                path: path.to_owned(),
-                error: e.to_string(),
-            }))
-        }
+        Err(e) => return Ok(Err(SkipReason::UnreadableFeatureFile { path: path.to_owned(), error: e.to_string() })),
     };
     let file = match read_feature_file(&bytes) {
         Ok(file) => file,
-        Err(e) => {
-            return Ok(Err(SkipReason::UnreadableFeatureFile {
-                path: path.to_owned(),
-                error: e.to_string(),
-            }))
-        }
+        Err(e) => return Ok(Err(SkipReason::UnreadableFeatureFile { path: path.to_owned(), error: e.to_string() })),
     };
     if file.rgb.nrows() == 0 {
         return Ok(Err(SkipReason::NoImageFrames(path.to_owned())));
@@ -435,12 +343,7 @@ fn read_one(path: &Path, opts: &LoadOptions) -> Features {
         if found == expected {
             Ok(())
         } else {
-            Err(DatasetError::FeatureDim {
-                path: path.to_owned(),
-                feature,
-                found,
-                expected,
-            })
+            Err(DatasetError::FeatureDim { path: path.to_owned(), feature, found, expected })
         }
     };
     check("image", file.rgb.ncols(), opts.rgb_dim)?;
@@ -448,29 +351,15 @@ fn read_one(path: &Path, opts: &LoadOptions) -> Features {
     if !padded {
         check("audio", file.audio.ncols(), opts.audio_dim)?;
     }
-    Ok(Ok((
-        file.rgb,
-        pad_empty_audio(file.audio, opts.audio_dim),
-        padded,
-    )))
+    Ok(Ok((file.rgb, pad_empty_audio(file.audio, opts.audio_dim), padded)))
 }
 
 fn read_text(path: &Path) -> Result<String, DatasetError> {
-    let io = |source| DatasetError::Io {
-        path: path.to_owned(),
-        source,
-    };
+    let io = |source| DatasetError::Io { path: path.to_owned(), source };
     let bytes = std::fs::read(path).map_err(io)?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        io(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("not UTF-8: {e}"),
-        ))
-    })?;
-    Ok(text
-        .strip_prefix('\u{feff}')
-        .map(str::to_string)
-        .unwrap_or(text))
+    let text = String::from_utf8(bytes)
+        .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8: {e}"))))?;
+    Ok(text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text))
 }
 
 /// Counts and distributions of a loaded split, printed by `mvt dataset`.
@@ -496,11 +385,7 @@ impl Dataset {
     pub fn summary(&self) -> Summary {
         let stats = |lengths: Vec<usize>| {
             let (min, max) = (lengths.iter().min()?, lengths.iter().max()?);
-            Some((
-                *min,
-                lengths.iter().sum::<usize>() as f64 / lengths.len() as f64,
-                *max,
-            ))
+            Some((*min, lengths.iter().sum::<usize>() as f64 / lengths.len() as f64, *max))
         };
         let mut label_counts = vec![0; self.classes.len()];
         let mut labels_per_video = BTreeMap::new();
@@ -542,16 +427,9 @@ impl fmt::Display for Summary {
         )?;
         let dim = |d: Option<usize>| d.map_or("-".to_string(), |d| d.to_string());
         let lengths = |s: Option<(usize, f64, usize)>| {
-            s.map_or("-".to_string(), |(min, mean, max)| {
-                format!("min {min}, mean {mean:.1}, max {max}")
-            })
+            s.map_or("-".to_string(), |(min, mean, max)| format!("min {min}, mean {mean:.1}, max {max}"))
         };
-        writeln!(
-            f,
-            "  image features: {}-d, frames per video: {}",
-            dim(self.rgb_dim),
-            lengths(self.frames)
-        )?;
+        writeln!(f, "  image features: {}-d, frames per video: {}", dim(self.rgb_dim), lengths(self.frames))?;
         writeln!(
             f,
             "  audio features: {}-d, segments per video: {} ({} empty tracks padded with {EMPTY_AUDIO_FRAMES} zero rows)",
@@ -559,28 +437,12 @@ impl fmt::Display for Summary {
             lengths(self.segments),
             r.padded_audio
         )?;
-        writeln!(
-            f,
-            "  titles: {} empty of {}",
-            self.empty_titles, self.videos
-        )?;
-        let per_video: Vec<String> = self
-            .labels_per_video
-            .iter()
-            .map(|(n, v)| format!("{n} label(s): {v}"))
-            .collect();
+        writeln!(f, "  titles: {} empty of {}", self.empty_titles, self.videos)?;
+        let per_video: Vec<String> = self.labels_per_video.iter().map(|(n, v)| format!("{n} label(s): {v}")).collect();
         writeln!(f, "  labels per video: {}", per_video.join(", "))?;
         if !r.unknown_labels.is_empty() {
-            let dropped: Vec<String> = r
-                .unknown_labels
-                .iter()
-                .map(|(l, n)| format!("{l} x{n}"))
-                .collect();
-            writeln!(
-                f,
-                "  unknown labels dropped from kept rows: {}",
-                dropped.join(", ")
-            )?;
+            let dropped: Vec<String> = r.unknown_labels.iter().map(|(l, n)| format!("{l} x{n}")).collect();
+            writeln!(f, "  unknown labels dropped from kept rows: {}", dropped.join(", "))?;
         }
         writeln!(f, "  label histogram (videos per class):")?;
         let widest = self.label_counts.iter().copied().max().unwrap_or(0).max(1);
@@ -589,21 +451,13 @@ impl fmt::Display for Summary {
             writeln!(f, "    {count:>6} {bar:<40} {name}")?;
         }
         if !r.skipped.is_empty() {
-            let counts: Vec<String> = r
-                .skip_counts()
-                .iter()
-                .map(|(k, n)| format!("{k}: {n}"))
-                .collect();
+            let counts: Vec<String> = r.skip_counts().iter().map(|(k, n)| format!("{k}: {n}")).collect();
             writeln!(f, "  skipped rows ({}):", counts.join(", "))?;
             for row in r.skipped.iter().take(SHOWN_SKIPPED_ROWS) {
                 writeln!(f, "    line {} {}: {}", row.line, row.name, row.reason)?;
             }
             if r.skipped.len() > SHOWN_SKIPPED_ROWS {
-                writeln!(
-                    f,
-                    "    ... and {} more",
-                    r.skipped.len() - SHOWN_SKIPPED_ROWS
-                )?;
+                writeln!(f, "    ... and {} more", r.skipped.len() - SHOWN_SKIPPED_ROWS)?;
             }
         }
         Ok(())

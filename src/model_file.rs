@@ -72,7 +72,10 @@ pub struct ModelMetadata {
 pub enum ModelFileError {
     #[error(transparent)]
     Onnx(#[from] OnnxError),
-    #[error("not an mvt model: the ONNX file has no `{}` metadata (was it exported by `mvt-train export`?)", keys::FORMAT_VERSION)]
+    #[error(
+        "not an mvt model: the ONNX file has no `{}` metadata (was it exported by `mvt-train export`?)",
+        keys::FORMAT_VERSION
+    )]
     NotMvtModel,
     #[error("unsupported mvt model format version {found:?} (this build reads version {FORMAT_VERSION})")]
     UnsupportedVersion { found: String },
@@ -157,7 +160,9 @@ impl ModelMetadata {
         let threshold_text = require(keys::THRESHOLD)?;
         let threshold = match threshold_text.trim().parse::<f64>() {
             Ok(t) if (0.0..=1.0).contains(&t) => t,
-            _ => return Err(invalid(keys::THRESHOLD, format!("expected a number in [0, 1], found {threshold_text:?}"))),
+            _ => {
+                return Err(invalid(keys::THRESHOLD, format!("expected a number in [0, 1], found {threshold_text:?}")))
+            }
         };
         let tokenizer_json = require(keys::TOKENIZER)?.to_string();
         if !matches!(serde_json::from_str::<serde_json::Value>(&tokenizer_json), Ok(serde_json::Value::Object(_))) {

@@ -152,7 +152,12 @@ impl AttributeProto {
         }
     }
     pub fn ints(name: &str, values: &[i64]) -> Self {
-        Self { name: name.into(), r#type: Some(AttributeType::Ints as i32), ints: values.to_vec(), ..Default::default() }
+        Self {
+            name: name.into(),
+            r#type: Some(AttributeType::Ints as i32),
+            ints: values.to_vec(),
+            ..Default::default()
+        }
     }
     pub fn floats(name: &str, values: &[f32]) -> Self {
         Self {

@@ -15,9 +15,7 @@ fn config(text: &str) -> Result<Config, ConfError> {
 
 #[test]
 fn shipped_conf_gives_the_original_defaults() {
-    let config =
-        Config::from_conf_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/conf.txt"))
-            .unwrap();
+    let config = Config::from_conf_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/conf.txt")).unwrap();
     let expected = Config {
         model: ModelConfig {
             num_classes: 110,
@@ -31,10 +29,7 @@ fn shipped_conf_gives_the_original_defaults() {
             use_rgb: true,
             use_audio: true,
             use_text: true,
-            text_encoder: TextEncoder::Embedding {
-                vocab_size: 0,
-                dim: 768,
-            },
+            text_encoder: TextEncoder::Embedding { vocab_size: 0, dim: 768 },
             ernie_freeze: true,
             textcnn_windows: vec![2, 3, 4],
             textcnn_filters: 256,
@@ -51,41 +46,22 @@ fn shipped_conf_gives_the_original_defaults() {
             early_stop: 15,
             title_drop_rate: 0.0,
         },
-        infer: InferConfig {
-            threshold: 0.5,
-            batch_size: 64,
-        },
+        infer: InferConfig { threshold: 0.5, batch_size: 64 },
     };
     assert_eq!(config, expected);
     // every original key survives as the literal Python's eval gives
     let conf = ConfFile::parse(&shipped()).unwrap();
     assert_eq!(
-        conf.sections
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect::<Vec<_>>(),
+        conf.sections.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
         ["MODEL", "TRAIN", "VALID", "TEST", "INFER"]
     );
-    assert_eq!(
-        conf.get("MODEL", "bone_nework").unwrap().value,
-        Literal::None
-    );
+    assert_eq!(conf.get("MODEL", "bone_nework").unwrap().value, Literal::None);
     assert_eq!(
         conf.get("MODEL", "feature_names").unwrap().value,
-        Literal::List(vec![
-            Literal::Str("rgb".into()),
-            Literal::Str("audio".into()),
-            Literal::Str("text".into())
-        ])
+        Literal::List(vec![Literal::Str("rgb".into()), Literal::Str("audio".into()), Literal::Str("text".into())])
     );
-    assert_eq!(
-        conf.get("TRAIN", "use_gpu").unwrap().value,
-        Literal::Bool(true)
-    );
-    assert_eq!(
-        conf.get("train", "ernie_pretrain_dict_path").unwrap().line,
-        34
-    );
+    assert_eq!(conf.get("TRAIN", "use_gpu").unwrap().value, Literal::Bool(true));
+    assert_eq!(conf.get("train", "ernie_pretrain_dict_path").unwrap().line, 34);
 }
 
 #[test]
@@ -107,11 +83,7 @@ fn python_literals() {
         ("None", None),
         (
             "[[2048], [128], [5, 50, 1]]",
-            List(vec![
-                List(vec![Int(2048)]),
-                List(vec![Int(128)]),
-                List(vec![Int(5), Int(50), Int(1)]),
-            ]),
+            List(vec![List(vec![Int(2048)]), List(vec![Int(128)]), List(vec![Int(5), Int(50), Int(1)])]),
         ),
         ("[1, 2,]", List(vec![Int(1), Int(2)])),
         ("[]", List(vec![])),
@@ -141,18 +113,13 @@ fn python_literals() {
 
 #[test]
 fn ini_rules() {
-    let text = "# comment\n; another\n[model]\nKey_A = 1\nkey_b: 'x'   \n  \nlist = [1,\n    2]\n[DEFAULT]\nshared = 5\n";
+    let text =
+        "# comment\n; another\n[model]\nKey_A = 1\nkey_b: 'x'   \n  \nlist = [1,\n    2]\n[DEFAULT]\nshared = 5\n";
     let conf = ConfFile::parse(text).unwrap();
     assert_eq!(conf.get("MODEL", "key_a").unwrap().value, Literal::Int(1));
     assert_eq!(conf.get("MODEL", "key_a").unwrap().line, 4);
-    assert_eq!(
-        conf.get("MODEL", "key_b").unwrap().value,
-        Literal::Str("x".into())
-    );
-    assert_eq!(
-        conf.get("MODEL", "list").unwrap().value,
-        Literal::List(vec![Literal::Int(1), Literal::Int(2)])
-    );
+    assert_eq!(conf.get("MODEL", "key_b").unwrap().value, Literal::Str("x".into()));
+    assert_eq!(conf.get("MODEL", "list").unwrap().value, Literal::List(vec![Literal::Int(1), Literal::Int(2)]));
     assert_eq!(conf.get("MODEL", "shared").unwrap().value, Literal::Int(5));
     assert!(conf.get("TRAIN", "key_a").is_none());
     for (bad, line, words) in [
@@ -163,10 +130,7 @@ fn ini_rules() {
         ("[A\n", 1, "bad section header"),
     ] {
         let err = ConfFile::parse(bad).unwrap_err();
-        assert!(
-            matches!(err, ConfError::Syntax { line: l, .. } if l == line),
-            "{bad:?}: {err}"
-        );
+        assert!(matches!(err, ConfError::Syntax { line: l, .. } if l == line), "{bad:?}: {err}");
         assert!(err.to_string().contains(words), "{bad:?}: {err}");
     }
 }
@@ -183,13 +147,7 @@ fn added_keys_and_alternatives() {
     assert!(!model.use_text && !model.use_rgb && model.use_audio);
     assert_eq!(model.textcnn_windows, [3, 5]);
     assert_eq!(model.textcnn_filters, 64);
-    assert_eq!(
-        model.text_encoder,
-        TextEncoder::Embedding {
-            vocab_size: 0,
-            dim: 32
-        }
-    );
+    assert_eq!(model.text_encoder, TextEncoder::Embedding { vocab_size: 0, dim: 32 });
     assert_eq!(model.loss_type, LossType::Softmax);
     // feature_dims follow feature_names
     assert_eq!((model.rgb_dim, model.audio_dim), (128, 2048));
@@ -199,17 +157,44 @@ fn added_keys_and_alternatives() {
 #[test]
 fn errors_name_section_key_and_line() {
     let cases = [
-        (shipped().replace("epoch = 30", "epoch = thirty"), "conf [TRAIN] epoch (line 23): expected a non-negative integer, found the text \"thirty\""),
-        (shipped().replace("num_classes = 110", "num_classes = 0"), "[MODEL] num_classes (line 15): expected a positive integer"),
-        (shipped().replace("drop_rate = 0.5", "drop_rate = 1.5"), "[MODEL] drop_rate (line 5): expected a number in [0, 1)"),
-        (shipped().replace("loss_type = \"sigmoid\"", "loss_type = \"hinge\""), "[TRAIN] loss_type (line 32): expected \"sigmoid\" or \"softmax\""),
+        (
+            shipped().replace("epoch = 30", "epoch = thirty"),
+            "conf [TRAIN] epoch (line 23): expected a non-negative integer, found the text \"thirty\"",
+        ),
+        (
+            shipped().replace("num_classes = 110", "num_classes = 0"),
+            "[MODEL] num_classes (line 15): expected a positive integer",
+        ),
+        (
+            shipped().replace("drop_rate = 0.5", "drop_rate = 1.5"),
+            "[MODEL] drop_rate (line 5): expected a number in [0, 1)",
+        ),
+        (
+            shipped().replace("loss_type = \"sigmoid\"", "loss_type = \"hinge\""),
+            "[TRAIN] loss_type (line 32): expected \"sigmoid\" or \"softmax\"",
+        ),
         (shipped().replace("[[2048], [128]", "[[], [128]"), "[MODEL] feature_dims (line 9): entry 0 (rgb)"),
-        (shipped().replace("'rgb', 'audio'", "'image', 'audio'"), "[MODEL] feature_names (line 7): no feature named \"rgb\""),
-        (shipped().replace("ernie_freeze = True", "ernie_freeze = 1"), "[MODEL] ernie_freeze (line 19): expected True or False"),
-        (shipped().replace("decay_epochs = [5, 10, 15, 20]", "decay_epochs = [5, 'x']"), "[TRAIN] decay_epochs (line 27): expected a list"),
+        (
+            shipped().replace("'rgb', 'audio'", "'image', 'audio'"),
+            "[MODEL] feature_names (line 7): no feature named \"rgb\"",
+        ),
+        (
+            shipped().replace("ernie_freeze = True", "ernie_freeze = 1"),
+            "[MODEL] ernie_freeze (line 19): expected True or False",
+        ),
+        (
+            shipped().replace("decay_epochs = [5, 10, 15, 20]", "decay_epochs = [5, 'x']"),
+            "[TRAIN] decay_epochs (line 27): expected a list",
+        ),
         (shipped().replace("num_classes = 110\n", ""), "conf [MODEL] num_classes is missing"),
         (shipped().replace("[VALID]\nbatch_size = 16", "[VALID]"), "conf [VALID] batch_size is missing"),
-        (shipped().replace("lstm_pool_mode = 'text_guide'", "lstm_pool_mode = 'text_guide'\nuse_rgb = False\nuse_audio = False\nuse_text = False"), "nothing to classify"),
+        (
+            shipped().replace(
+                "lstm_pool_mode = 'text_guide'",
+                "lstm_pool_mode = 'text_guide'\nuse_rgb = False\nuse_audio = False\nuse_text = False",
+            ),
+            "nothing to classify",
+        ),
     ];
     for (text, expected) in cases {
         let err = config(&text).unwrap_err().to_string();

@@ -5,8 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use mvt::dataset::{
-    feature_path, load_split, pad_empty_audio, read_classes, DatasetError, LoadOptions, SkipReason,
-    EMPTY_AUDIO_FRAMES,
+    feature_path, load_split, pad_empty_audio, read_classes, DatasetError, LoadOptions, SkipReason, EMPTY_AUDIO_FRAMES,
 };
 use mvt::pickle::{write_feature_file, FeatureFile};
 use ndarray::Array2;
@@ -16,18 +15,12 @@ const AUDIO_DIM: usize = 3;
 const CLASSES: &str = "游戏-射击\n拍人-萌娃\n美食-烹饪\n";
 
 fn opts() -> LoadOptions {
-    LoadOptions {
-        rgb_dim: RGB_DIM,
-        audio_dim: AUDIO_DIM,
-        keep_unlabeled: false,
-    }
+    LoadOptions { rgb_dim: RGB_DIM, audio_dim: AUDIO_DIM, keep_unlabeled: false }
 }
 
 /// A feature matrix whose values identify the file (`seed`) and the position.
 fn matrix(rows: usize, cols: usize, seed: f32) -> Array2<f32> {
-    Array2::from_shape_fn((rows, cols), |(r, c)| {
-        seed + r as f32 * 0.5 - c as f32 * 0.25
-    })
+    Array2::from_shape_fn((rows, cols), |(r, c)| seed + r as f32 * 0.5 - c as f32 * 0.25)
 }
 
 fn write_features(dir: &Path, stem: &str, frames: usize, segments: usize, seed: f32) {
@@ -38,11 +31,7 @@ fn write_features(dir: &Path, stem: &str, frames: usize, segments: usize, seed: 
         labels: vec![0],
     };
     std::fs::create_dir_all(dir.join("feature_files")).unwrap();
-    std::fs::write(
-        dir.join("feature_files").join(format!("{stem}.pkl")),
-        write_feature_file(&file),
-    )
-    .unwrap();
+    std::fs::write(dir.join("feature_files").join(format!("{stem}.pkl")), write_feature_file(&file)).unwrap();
 }
 
 /// A data folder with class.txt, `train.txt` = `split`, and a 4-frame feature file for every stem given.
@@ -78,20 +67,14 @@ fn class_file_indices_are_line_numbers_or_explicit() {
     ] {
         std::fs::write(&path, text).unwrap();
         let err = read_classes(&path).unwrap_err();
-        assert!(
-            matches!(err, DatasetError::ClassFile { line: l, .. } if l == line),
-            "{text:?}: {err}"
-        );
+        assert!(matches!(err, DatasetError::ClassFile { line: l, .. } if l == line), "{text:?}: {err}");
         assert!(err.to_string().contains(words), "{text:?}: {err}");
     }
 }
 
 #[test]
 fn rows_load_with_features_in_file_order() {
-    let dir = data_dir(
-        "b.mp4\t标题一\t游戏-射击\na.mp4\t标题二\t美食-烹饪,拍人-萌娃\n",
-        &["a", "b"],
-    );
+    let dir = data_dir("b.mp4\t标题一\t游戏-射击\na.mp4\t标题二\t美食-烹饪,拍人-萌娃\n", &["a", "b"]);
     let data = load_split(dir.path(), "train.txt", &opts()).unwrap();
     assert_eq!(data.classes, ["游戏-射击", "拍人-萌娃", "美食-烹饪"]);
     assert_eq!(names(&data.videos), ["b.mp4", "a.mp4"]);
@@ -126,12 +109,7 @@ fn rows_without_a_known_label_are_skipped_unless_kept_for_inference() {
     let dir = data_dir(split, &["a", "b", "c", "d"]);
     let data = load_split(dir.path(), "train.txt", &opts()).unwrap();
     assert!(data.videos.is_empty());
-    let reasons: Vec<(usize, &SkipReason)> = data
-        .report
-        .skipped
-        .iter()
-        .map(|s| (s.line, &s.reason))
-        .collect();
+    let reasons: Vec<(usize, &SkipReason)> = data.report.skipped.iter().map(|s| (s.line, &s.reason)).collect();
     assert_eq!(
         reasons,
         [
@@ -141,10 +119,7 @@ fn rows_without_a_known_label_are_skipped_unless_kept_for_inference() {
             (4, &SkipReason::NoLabels)
         ]
     );
-    let keep = LoadOptions {
-        keep_unlabeled: true,
-        ..opts()
-    };
+    let keep = LoadOptions { keep_unlabeled: true, ..opts() };
     let data = load_split(dir.path(), "train.txt", &keep).unwrap();
     assert_eq!(names(&data.videos), ["a.mp4", "b.mp4", "c.mp4", "d.mp4"]);
     assert!(data.videos.iter().all(|v| v.labels.is_empty()));
@@ -154,38 +129,22 @@ fn rows_without_a_known_label_are_skipped_unless_kept_for_inference() {
 #[test]
 fn duplicate_names_are_skipped_first_wins() {
     // Line 1 is skipped (no label), so line 2 is the first kept row of that name; line 3 repeats it.
-    let split =
-        "a.mp4\tfirst\t\na.mp4\tsecond\t游戏-射击\na.mp4\tthird\t拍人-萌娃\nb.mp4\tb\t美食-烹饪\n";
+    let split = "a.mp4\tfirst\t\na.mp4\tsecond\t游戏-射击\na.mp4\tthird\t拍人-萌娃\nb.mp4\tb\t美食-烹饪\n";
     let dir = data_dir(split, &["a", "b"]);
     let data = load_split(dir.path(), "train.txt", &opts()).unwrap();
     assert_eq!(names(&data.videos), ["a.mp4", "b.mp4"]);
     assert_eq!(data.videos[0].title, "second");
-    assert_eq!(
-        data.report.skipped[1].reason,
-        SkipReason::Duplicate { first_line: 2 }
-    );
+    assert_eq!(data.report.skipped[1].reason, SkipReason::Duplicate { first_line: 2 });
     assert_eq!(data.report.skipped[1].line, 3);
 }
 
 #[test]
 fn feature_file_is_the_last_path_component_up_to_its_first_dot() {
     let dir = Path::new("/data");
-    assert_eq!(
-        feature_path(dir, "https://cdn.example.com/v/abc.def.mp4"),
-        Path::new("/data/feature_files/abc.pkl")
-    );
-    assert_eq!(
-        feature_path(dir, "18e9bf08.mp4"),
-        Path::new("/data/feature_files/18e9bf08.pkl")
-    );
-    assert_eq!(
-        feature_path(dir, "plain"),
-        Path::new("/data/feature_files/plain.pkl")
-    );
-    let dir = data_dir(
-        "https://cdn.example.com/v/abc.mp4\tt\t游戏-射击\n",
-        &["abc"],
-    );
+    assert_eq!(feature_path(dir, "https://cdn.example.com/v/abc.def.mp4"), Path::new("/data/feature_files/abc.pkl"));
+    assert_eq!(feature_path(dir, "18e9bf08.mp4"), Path::new("/data/feature_files/18e9bf08.pkl"));
+    assert_eq!(feature_path(dir, "plain"), Path::new("/data/feature_files/plain.pkl"));
+    let dir = data_dir("https://cdn.example.com/v/abc.mp4\tt\t游戏-射击\n", &["abc"]);
     let data = load_split(dir.path(), "train.txt", &opts()).unwrap();
     assert_eq!(names(&data.videos), ["https://cdn.example.com/v/abc.mp4"]);
 }
@@ -200,25 +159,12 @@ fn missing_or_unreadable_feature_files_are_skipped_with_the_reason() {
     let data = load_split(dir.path(), "train.txt", &opts()).unwrap();
     assert_eq!(names(&data.videos), ["ok.mp4"]);
     let skipped = &data.report.skipped;
-    assert_eq!(
-        skipped[0].reason,
-        SkipReason::MissingFeatureFile(features.join("missing.pkl"))
-    );
+    assert_eq!(skipped[0].reason, SkipReason::MissingFeatureFile(features.join("missing.pkl")));
     assert!(
         matches!(&skipped[1].reason, SkipReason::UnreadableFeatureFile { path, .. } if path.ends_with("garbage.pkl"))
     );
-    assert!(
-        skipped[2]
-            .reason
-            .to_string()
-            .contains("refused global os.system"),
-        "{}",
-        skipped[2].reason
-    );
-    assert_eq!(
-        skipped.iter().map(|s| s.line).collect::<Vec<_>>(),
-        [2, 3, 4]
-    );
+    assert!(skipped[2].reason.to_string().contains("refused global os.system"), "{}", skipped[2].reason);
+    assert_eq!(skipped.iter().map(|s| s.line).collect::<Vec<_>>(), [2, 3, 4]);
 }
 
 #[test]
@@ -226,10 +172,7 @@ fn empty_audio_becomes_ten_zero_rows() {
     let dir = data_dir("a.mp4\tt\t游戏-射击\n", &[]);
     write_features(dir.path(), "a", 3, 0, 1.0);
     let data = load_split(dir.path(), "train.txt", &opts()).unwrap();
-    assert_eq!(
-        data.videos[0].audio,
-        Array2::<f32>::zeros((EMPTY_AUDIO_FRAMES, AUDIO_DIM))
-    );
+    assert_eq!(data.videos[0].audio, Array2::<f32>::zeros((EMPTY_AUDIO_FRAMES, AUDIO_DIM)));
     assert_eq!(data.report.padded_audio, 1);
     let audio = matrix(2, AUDIO_DIM, 1.0);
     assert_eq!(pad_empty_audio(audio.clone(), AUDIO_DIM), audio);
@@ -241,69 +184,31 @@ fn videos_without_image_frames_are_skipped() {
     write_features(dir.path(), "a", 0, 2, 1.0);
     let data = load_split(dir.path(), "train.txt", &opts()).unwrap();
     assert!(data.videos.is_empty());
-    assert!(matches!(
-        data.report.skipped[0].reason,
-        SkipReason::NoImageFrames(_)
-    ));
+    assert!(matches!(data.report.skipped[0].reason, SkipReason::NoImageFrames(_)));
 }
 
 #[test]
 fn feature_widths_must_match_the_configuration() {
     let dir = data_dir("a.mp4\tt\t游戏-射击\n", &["a"]);
-    let wrong = LoadOptions {
-        rgb_dim: 2048,
-        ..opts()
-    };
+    let wrong = LoadOptions { rgb_dim: 2048, ..opts() };
     let err = load_split(dir.path(), "train.txt", &wrong).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DatasetError::FeatureDim {
-                feature: "image",
-                found: RGB_DIM,
-                expected: 2048,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains("a.pkl") && err.to_string().contains("feature_dims"),
-        "{err}"
-    );
-    let wrong = LoadOptions {
-        audio_dim: 128,
-        ..opts()
-    };
+    assert!(matches!(err, DatasetError::FeatureDim { feature: "image", found: RGB_DIM, expected: 2048, .. }), "{err}");
+    assert!(err.to_string().contains("a.pkl") && err.to_string().contains("feature_dims"), "{err}");
+    let wrong = LoadOptions { audio_dim: 128, ..opts() };
     let err = load_split(dir.path(), "train.txt", &wrong).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DatasetError::FeatureDim {
-                feature: "audio",
-                found: AUDIO_DIM,
-                expected: 128,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, DatasetError::FeatureDim { feature: "audio", found: AUDIO_DIM, expected: 128, .. }), "{err}");
 }
 
 #[test]
 fn blank_lines_crlf_bom_and_extra_fields() {
-    let split =
-        "\u{feff}a.mp4\tt\t游戏-射击\r\n\r\nb.mp4\tt\t游戏-射击\textra\nc.mp4\tt\t游戏-射击\t\n";
+    let split = "\u{feff}a.mp4\tt\t游戏-射击\r\n\r\nb.mp4\tt\t游戏-射击\textra\nc.mp4\tt\t游戏-射击\t\n";
     let dir = data_dir(split, &["a", "b", "c"]);
     let data = load_split(dir.path(), "train.txt", &opts()).unwrap();
     assert_eq!(names(&data.videos), ["a.mp4", "c.mp4"]);
     assert_eq!(data.videos[0].labels, [0]);
     assert_eq!(data.report.rows, 3);
     assert_eq!(data.report.skipped[0].line, 3);
-    assert!(matches!(
-        data.report.skipped[0].reason,
-        SkipReason::BadRow(_)
-    ));
+    assert!(matches!(data.report.skipped[0].reason, SkipReason::BadRow(_)));
 }
 
 #[test]
@@ -321,10 +226,7 @@ fn summary_counts_lengths_labels_and_skips() {
     let split = "a.mp4\t\t游戏-射击,拍人-萌娃\nb.mp4\tt\t游戏-射击\nmissing.mp4\tt\t游戏-射击\n";
     let dir = data_dir(split, &["a"]);
     write_features(dir.path(), "b", 8, 0, 2.0);
-    let text = load_split(dir.path(), "train.txt", &opts())
-        .unwrap()
-        .summary()
-        .to_string();
+    let text = load_split(dir.path(), "train.txt", &opts()).unwrap().summary().to_string();
     for expected in [
         "train.txt: 2 videos from 3 rows (1 skipped), 3 classes",
         "image features: 6-d, frames per video: min 4, mean 6.0, max 8",
@@ -344,17 +246,9 @@ fn summary_counts_lengths_labels_and_skips() {
 #[test]
 fn mvt_dataset_prints_both_splits() {
     let dir = data_dir("a.mp4\tt\t游戏-射击\n", &["a", "b"]);
-    std::fs::write(
-        dir.path().join("val.txt"),
-        "b.mp4\tt\t拍人-萌娃\nzzz.mp4\tt\t拍人-萌娃\n",
-    )
-    .unwrap();
-    let conf = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/conf.txt"))
-        .unwrap();
-    let conf = conf.replace(
-        "feature_dims = [[2048], [128], [5, 50, 1]]",
-        "feature_dims = [[6], [3], [5, 50, 1]]",
-    );
+    std::fs::write(dir.path().join("val.txt"), "b.mp4\tt\t拍人-萌娃\nzzz.mp4\tt\t拍人-萌娃\n").unwrap();
+    let conf = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/conf.txt")).unwrap();
+    let conf = conf.replace("feature_dims = [[2048], [128], [5, 50, 1]]", "feature_dims = [[6], [3], [5, 50, 1]]");
     std::fs::write(dir.path().join("conf.txt"), conf).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_mvt"))
         .args(["dataset", "--data"])
@@ -364,23 +258,10 @@ fn mvt_dataset_prints_both_splits() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("train.txt: 1 videos from 1 rows (0 skipped)"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("val.txt: 1 videos from 2 rows (1 skipped)"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("line 2 zzz.mp4: missing feature file"),
-        "{stdout}"
-    );
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("train.txt: 1 videos from 1 rows (0 skipped)"), "{stdout}");
+    assert!(stdout.contains("val.txt: 1 videos from 2 rows (1 skipped)"), "{stdout}");
+    assert!(stdout.contains("line 2 zzz.mp4: missing feature file"), "{stdout}");
 
     // the shipped conf says 2048-d: a clear error, non-zero exit
     let out = Command::new(env!("CARGO_BIN_EXE_mvt"))
@@ -392,8 +273,5 @@ fn mvt_dataset_prints_both_splits() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(
-        stderr.contains("image features are 6-d but the configuration says 2048"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("image features are 6-d but the configuration says 2048"), "{stderr}");
 }

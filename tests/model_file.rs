@@ -2,7 +2,8 @@
 
 use mvt::config::{LossType, ModelConfig, PoolMode, TextEncoder};
 use mvt::model_file::{
-    input_signature, keys, model_metadata_from_bytes, output_signature, read_model_metadata, ModelFileError, ModelMetadata, Provenance,
+    input_signature, keys, model_metadata_from_bytes, output_signature, read_model_metadata, ModelFileError,
+    ModelMetadata, Provenance,
 };
 use mvt::onnx::{GraphProto, ModelHeader, ModelProto, StringStringEntryProto, IR_VERSION};
 

@@ -14,11 +14,7 @@ fn cases() -> &'static (tempfile::TempDir, Vec<String>) {
     CASES.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let python = root.join(".venv/bin/python");
-        assert!(
-            python.exists(),
-            "{} missing: run `make setup`",
-            python.display()
-        );
+        assert!(python.exists(), "{} missing: run `make setup`", python.display());
         let dir = tempfile::tempdir().unwrap();
         let status = Command::new(&python)
             .arg(root.join("tests/support/make_pickles.py"))
@@ -41,8 +37,7 @@ fn case_bytes(name: &str) -> Vec<u8> {
 }
 
 fn expected(name: &str) -> Json {
-    serde_json::from_str(&std::fs::read_to_string(case_path(&format!("{name}.json"))).unwrap())
-        .unwrap()
+    serde_json::from_str(&std::fs::read_to_string(case_path(&format!("{name}.json"))).unwrap()).unwrap()
 }
 
 /// The same tagged JSON form as make_pickles.py's `tagged`.
@@ -91,15 +86,11 @@ fn difference(got: &Json, want: &Json, path: &str) -> String {
             .zip(w)
             .enumerate()
             .find(|(_, (g, w))| g != w)
-            .map_or(String::new(), |(i, (g, w))| {
-                difference(g, w, &format!("{path}[{i}]"))
-            }),
+            .map_or(String::new(), |(i, (g, w))| difference(g, w, &format!("{path}[{i}]"))),
         (Json::Object(g), Json::Object(w)) if g.len() == w.len() => g
             .iter()
             .find(|(k, v)| w.get(*k) != Some(*v))
-            .map_or(String::new(), |(k, v)| {
-                difference(v, &w[k], &format!("{path}.{k}"))
-            }),
+            .map_or(String::new(), |(k, v)| difference(v, &w[k], &format!("{path}.{k}"))),
         _ => format!("at {path}: got {got}, want {want}"),
     }
 }
@@ -116,122 +107,62 @@ fn hex(bytes: &[u8]) -> String {
 #[test]
 fn python_pickles_load_with_identical_values() {
     let names = &cases().1;
-    assert!(
-        names.len() >= 190,
-        "expected every protocol x dtype case, got {}",
-        names.len()
-    );
+    assert!(names.len() >= 190, "expected every protocol x dtype case, got {}", names.len());
     for protocol in 0..=5 {
-        assert!(
-            names
-                .iter()
-                .any(|n| n.starts_with(&format!("p{protocol}_"))),
-            "no protocol {protocol} case"
-        );
+        assert!(names.iter().any(|n| n.starts_with(&format!("p{protocol}_"))), "no protocol {protocol} case");
     }
     let mut failures = Vec::new();
     for name in names {
         match load(&case_bytes(name)) {
             Ok(value) if tagged(&value) == expected(name) => {}
-            Ok(value) => failures.push(format!(
-                "{name}: {}",
-                difference(&tagged(&value), &expected(name), "$")
-            )),
+            Ok(value) => failures.push(format!("{name}: {}", difference(&tagged(&value), &expected(name), "$"))),
             Err(e) => failures.push(format!("{name}: {e}")),
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases differ:\n{}",
-        failures.len(),
-        names.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), names.len(), failures.join("\n"));
 }
 
 /// The expected float32 matrix of a tagged array (numpy's astype(float32) of the stored values).
 fn expected_matrix(array: &Json) -> ndarray::Array2<f32> {
     let shape = array["shape"].as_array().unwrap();
-    let (rows, cols) = (
-        shape[0].as_u64().unwrap() as usize,
-        shape[1].as_u64().unwrap() as usize,
-    );
+    let (rows, cols) = (shape[0].as_u64().unwrap() as usize, shape[1].as_u64().unwrap() as usize);
     let bits = |x: &Json| u64::from_str_radix(x.as_str().unwrap(), 16).unwrap();
-    let data = array["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| f64::from_bits(bits(x)) as f32)
-        .collect();
+    let data = array["data"].as_array().unwrap().iter().map(|x| f64::from_bits(bits(x)) as f32).collect();
     ndarray::Array2::from_shape_vec((rows, cols), data).unwrap()
 }
 
 /// `{'k': v}` of a tagged dict.
 fn entry<'a>(dict: &'a Json, key: &str) -> &'a Json {
     let entries = dict["v"].as_array().unwrap();
-    let pair = entries
-        .iter()
-        .find(|kv| kv[0]["v"] == key)
-        .unwrap_or_else(|| panic!("no {key}"));
+    let pair = entries.iter().find(|kv| kv[0]["v"] == key).unwrap_or_else(|| panic!("no {key}"));
     &pair[1]
 }
 
 #[test]
 fn feature_files_convert_to_f32_matrices() {
-    let names: Vec<&String> = cases()
-        .1
-        .iter()
-        .filter(|n| n.contains("feature_file"))
-        .collect();
+    let names: Vec<&String> = cases().1.iter().filter(|n| n.contains("feature_file")).collect();
     assert!(names.len() >= 30, "{} feature file cases", names.len());
     for name in names {
         let file = read_feature_file(&case_bytes(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let want = expected(name);
         let feature = entry(&want, "feature");
-        assert_eq!(
-            file.rgb,
-            expected_matrix(entry(feature, "image_pkl")),
-            "{name} image"
-        );
-        assert_eq!(
-            file.audio,
-            expected_matrix(entry(feature, "audio_pkl")),
-            "{name} audio"
-        );
-        assert!(
-            file.rgb.is_standard_layout() && file.audio.is_standard_layout(),
-            "{name} layout"
-        );
-        assert_eq!(
-            file.video,
-            entry(&want, "video")["v"].as_str().unwrap(),
-            "{name} video"
-        );
-        let labels: Vec<i64> = entry(&want, "label")["v"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["v"].as_i64().unwrap())
-            .collect();
+        assert_eq!(file.rgb, expected_matrix(entry(feature, "image_pkl")), "{name} image");
+        assert_eq!(file.audio, expected_matrix(entry(feature, "audio_pkl")), "{name} audio");
+        assert!(file.rgb.is_standard_layout() && file.audio.is_standard_layout(), "{name} layout");
+        assert_eq!(file.video, entry(&want, "video")["v"].as_str().unwrap(), "{name} video");
+        let labels: Vec<i64> =
+            entry(&want, "label")["v"].as_array().unwrap().iter().map(|l| l["v"].as_i64().unwrap()).collect();
         assert_eq!(file.labels, labels, "{name} labels");
     }
     // The Python 2 file's name was a latin-1 str, as encoding='iso-8859-1' reads it.
-    assert_eq!(
-        read_feature_file(&case_bytes("py2_protocol2_feature_file"))
-            .unwrap()
-            .video,
-        "café déjà.mp4"
-    );
+    assert_eq!(read_feature_file(&case_bytes("py2_protocol2_feature_file")).unwrap().video, "café déjà.mp4");
 }
 
 #[test]
 fn feature_file_shapes_are_checked() {
     // a dict without 'feature', an array instead of a dict: errors naming the problem
     let err = read_feature_file(&case_bytes("p4_plain_data")).unwrap_err();
-    assert!(
-        matches!(err, PickleError::NotFeatureFile(ref m) if m.contains("'feature'")),
-        "{err}"
-    );
+    assert!(matches!(err, PickleError::NotFeatureFile(ref m) if m.contains("'feature'")), "{err}");
     let err = read_feature_file(&case_bytes("p2_f4")).unwrap_err();
     assert!(err.to_string().contains("top level is a ndarray"), "{err}");
     // Empty 1-D image array means 0 rows; a 3-D one is refused (assembled from real pickles of each part).
@@ -251,10 +182,7 @@ fn feature_file_shapes_are_checked() {
     assert_eq!(empty.rgb.dim(), (0, 0));
     assert!(empty.labels.is_empty() && empty.video.is_empty());
     let err = read_feature_file(&with(&case_bytes("p0_fortran_big_endian_3d"))).unwrap_err();
-    assert!(
-        err.to_string().contains("'image_pkl' has shape [3, 2, 4]"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("'image_pkl' has shape [3, 2, 4]"), "{err}");
 }
 
 #[test]
@@ -265,15 +193,8 @@ fn code_running_globals_are_refused_by_name() {
         let (file, global) = line.split_once('\t').unwrap();
         let bytes = std::fs::read(case_path(file)).unwrap();
         let err = load(&bytes).unwrap_err();
-        assert!(
-            matches!(&err, PickleError::RefusedGlobal { name, .. } if name == global),
-            "{file}: {err}"
-        );
-        assert!(
-            err.to_string()
-                .contains(&format!("refused global {global}")),
-            "{file}: {err}"
-        );
+        assert!(matches!(&err, PickleError::RefusedGlobal { name, .. } if name == global), "{file}: {err}");
+        assert!(err.to_string().contains(&format!("refused global {global}")), "{file}: {err}");
         assert!(read_feature_file(&bytes).is_err());
         checked += 1;
     }
@@ -287,40 +208,30 @@ fn code_running_globals_are_refused_by_name() {
         b"\x80\x04\x8c\x02os\x8c\x06system\x93\x8c\x02hi\x85R.",
     ] {
         let err = load(bytes).unwrap_err();
-        assert!(
-            err.to_string().contains("refused global os.system"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("refused global os.system"), "{err}");
     }
 }
 
 #[test]
 fn python2_strings_read_as_latin1() {
     // SHORT_BINSTRING and BINSTRING with bytes >= 0x80: latin-1 code points, as encoding='iso-8859-1' gives.
-    assert_eq!(
-        load(b"\x80\x02U\x03a\xe9\xff.").unwrap(),
-        Value::Str("aé\u{ff}".into())
-    );
-    assert_eq!(
-        load(b"\x80\x02T\x02\x00\x00\x00\xe0b.").unwrap(),
-        Value::Str("àb".into())
-    );
+    assert_eq!(load(b"\x80\x02U\x03a\xe9\xff.").unwrap(), Value::Str("aé\u{ff}".into()));
+    assert_eq!(load(b"\x80\x02T\x02\x00\x00\x00\xe0b.").unwrap(), Value::Str("àb".into()));
 }
 
 #[test]
 fn truncated_at_every_offset_is_an_error() {
     let mut checked = 0;
-    for name in cases().1.iter().filter(|n| {
-        n.contains("feature_file_empty_audio") || n.starts_with("py2_") || n.contains("plain_data")
-    }) {
+    for name in cases()
+        .1
+        .iter()
+        .filter(|n| n.contains("feature_file_empty_audio") || n.starts_with("py2_") || n.contains("plain_data"))
+    {
         let bytes = case_bytes(name);
         for end in 0..bytes.len() {
             let prefix = &bytes[..end];
             assert!(load(prefix).is_err(), "{name} cut at {end} loaded");
-            assert!(
-                read_feature_file(prefix).is_err(),
-                "{name} cut at {end} loaded as a feature file"
-            );
+            assert!(read_feature_file(prefix).is_err(), "{name} cut at {end} loaded as a feature file");
             checked += 1;
         }
     }
@@ -344,10 +255,8 @@ impl Rng {
 fn randomly_corrupted_files_never_panic() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut errors, mut total) = (0, 0);
-    for name in cases()
-        .1
-        .iter()
-        .filter(|n| n.contains("feature_file") || n.contains("plain_data") || n.ends_with("_f4"))
+    for name in
+        cases().1.iter().filter(|n| n.contains("feature_file") || n.contains("plain_data") || n.ends_with("_f4"))
     {
         let original = case_bytes(name);
         for _ in 0..150 {
@@ -374,10 +283,7 @@ fn randomly_corrupted_files_never_panic() {
             total += 1;
         }
     }
-    assert!(
-        total > 5_000 && errors > total / 4,
-        "{errors} errors of {total}"
-    );
+    assert!(total > 5_000 && errors > total / 4, "{errors} errors of {total}");
 }
 
 #[test]
@@ -391,10 +297,7 @@ fn hostile_input_is_bounded() {
         b"\x80\x04\x95\xff\xff\xff\xff\x00\x00\x00\x00N.",
         b"\x8b\xff\xff\xff\x7f.",
     ] {
-        assert!(
-            matches!(load(bytes), Err(PickleError::Truncated { .. })),
-            "{bytes:?}"
-        );
+        assert!(matches!(load(bytes), Err(PickleError::Truncated { .. })), "{bytes:?}");
     }
     // A tuple of the same object twice, nested 64 times: 2^64 leaves if copied naively.
     let mut bomb = b"\x80\x02N".to_vec();
@@ -402,11 +305,7 @@ fn hostile_input_is_bounded() {
         bomb.extend_from_slice(b"q\x00h\x00\x86");
     }
     bomb.push(b'.');
-    assert!(
-        matches!(load(&bomb), Err(PickleError::LimitExceeded { .. })),
-        "{:?}",
-        load(&bomb)
-    );
+    assert!(matches!(load(&bomb), Err(PickleError::LimitExceeded { .. })), "{:?}", load(&bomb));
     // 100 000 nested lists: refused by depth, no stack overflow.
     let mut deep = vec![b']'; 100_000];
     deep.extend(std::iter::repeat_n(b'a', 99_999));
@@ -414,8 +313,7 @@ fn hostile_input_is_bounded() {
     let err = load(&deep).unwrap_err();
     assert!(err.to_string().contains("nesting deeper"), "{err}");
     // One memoized 4000-byte buffer decoded into an array 10 000 times: capped by the decode budget.
-    let mut decode_bomb =
-        b"\x80\x05\x8c\x13numpy._core.numeric\x8c\x0b_frombuffer\x93\x94(\x96".to_vec();
+    let mut decode_bomb = b"\x80\x05\x8c\x13numpy._core.numeric\x8c\x0b_frombuffer\x93\x94(\x96".to_vec();
     decode_bomb.extend_from_slice(&4000u64.to_le_bytes());
     decode_bomb.extend(std::iter::repeat_n(0u8, 4000));
     decode_bomb.extend_from_slice(b"\x8c\x05numpy\x8c\x05dtype\x93\x8c\x02f4\x89\x88\x87R(K\x03\x8c\x01<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tbM\xe8\x03\x85\x8c\x01Ct\x94R");
@@ -438,8 +336,5 @@ fn unsupported_and_unknown_opcodes_are_named() {
     assert!(err.to_string().contains("out-of-band"), "{err}");
     let err = load(b"\x80\x02\xff.").unwrap_err();
     assert_eq!(err, PickleError::UnknownOpcode { pos: 2, op: 0xff });
-    assert!(load(b"\x80\x06N.")
-        .unwrap_err()
-        .to_string()
-        .contains("protocol 6"));
+    assert!(load(b"\x80\x06N.").unwrap_err().to_string().contains("protocol 6"));
 }

@@ -44,26 +44,18 @@ fn main() -> anyhow::Result<()> {
     // SAFETY: restoring the default disposition of one signal before any thread starts.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     match Cli::parse().command {
-        Command::Dataset {
-            data,
-            config,
-            splits,
-        } => dataset(&data, &config, &splits),
+        Command::Dataset { data, config, splits } => dataset(&data, &config, &splits),
         Command::Infer(args) => infer(&args),
         Command::Info { model } => info(&model),
     }
 }
 
-fn dataset(
-    data: &std::path::Path,
-    config: &std::path::Path,
-    splits: &[String],
-) -> anyhow::Result<()> {
+fn dataset(data: &std::path::Path, config: &std::path::Path, splits: &[String]) -> anyhow::Result<()> {
     let config = Config::from_conf_file(config)?;
     let opts = LoadOptions::for_training(&config.model);
     for split in splits {
-        let dataset = load_split(data, split, &opts)
-            .with_context(|| format!("loading {split} from {}", data.display()))?;
+        let dataset =
+            load_split(data, split, &opts).with_context(|| format!("loading {split} from {}", data.display()))?;
         print!("{}", dataset.summary());
         if dataset.classes.len() != config.model.num_classes {
             println!(
@@ -120,7 +112,10 @@ fn infer(args: &InferArgs) -> anyhow::Result<()> {
     );
     let predictions = mvt::infer::predict_dataset(&model, &dataset, |done, _| bar.set_position(done as u64))?;
     bar.finish_and_clear();
-    let labels = predictions.iter().map(|p| if args.top_k.is_some() { p.top_k.iter().collect() } else { p.labels_in_class_order() });
+    let labels =
+        predictions
+            .iter()
+            .map(|p| if args.top_k.is_some() { p.top_k.iter().collect() } else { p.labels_in_class_order() });
     let json = inference_json(dataset.videos.iter().map(|v| v.name.as_str()).zip(labels));
     std::fs::write(&args.out, json).with_context(|| format!("writing {}", args.out.display()))?;
     eprintln!(

@@ -29,9 +29,7 @@ pub enum PickleError {
     UnknownOpcode { pos: usize, op: u8 },
     #[error("unsupported pickle opcode {name} at byte {pos} (feature files never contain it)")]
     UnsupportedOpcode { pos: usize, name: &'static str },
-    #[error(
-        "refused global {name} at byte {pos}: only numpy arrays and scalars may be reconstructed"
-    )]
+    #[error("refused global {name} at byte {pos}: only numpy arrays and scalars may be reconstructed")]
     RefusedGlobal { pos: usize, name: String },
     #[error("malformed pickle at byte {pos}: {msg}")]
     Malformed { pos: usize, msg: String },
@@ -64,11 +62,7 @@ impl Value {
     /// The value under a string key (str or bytes) of a dict; `None` for a missing key or a non-dict.
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
-            Value::Dict(entries) => entries
-                .iter()
-                .rev()
-                .find(|(k, _)| k.is_key(key))
-                .map(|(_, v)| v),
+            Value::Dict(entries) => entries.iter().rev().find(|(k, _)| k.is_key(key)).map(|(_, v)| v),
             _ => None,
         }
     }
@@ -209,18 +203,9 @@ element_types!(
 );
 
 /// `data.len()` is exactly the element count times `T::SIZE` (checked by the caller).
-fn decode_elements<T: Element>(
-    data: &[u8],
-    big_endian: bool,
-    shape: IxDyn,
-    fortran: bool,
-) -> ArrayD<T> {
-    let values: Vec<T> = data
-        .chunks_exact(T::SIZE)
-        .map(|c| T::decode(c, big_endian))
-        .collect();
-    ArrayD::from_shape_vec(shape.set_f(fortran), values)
-        .expect("element count checked against the shape")
+fn decode_elements<T: Element>(data: &[u8], big_endian: bool, shape: IxDyn, fortran: bool) -> ArrayD<T> {
+    let values: Vec<T> = data.chunks_exact(T::SIZE).map(|c| T::decode(c, big_endian)).collect();
+    ArrayD::from_shape_vec(shape.set_f(fortran), values).expect("element count checked against the shape")
 }
 
 /// Reads one pickle (the first; bytes after its STOP are ignored, as `pickle.load` does).
@@ -237,62 +222,35 @@ pub fn load(bytes: &[u8]) -> Result<Value, PickleError> {
 pub fn read_feature_file(bytes: &[u8]) -> Result<FeatureFile, PickleError> {
     let mut root = load(bytes)?;
     if !matches!(root, Value::Dict(_)) {
-        return Err(PickleError::NotFeatureFile(format!(
-            "the top level is a {}, not a dict",
-            root.type_name()
-        )));
+        return Err(PickleError::NotFeatureFile(format!("the top level is a {}, not a dict", root.type_name())));
     }
     let video = match root.take("video") {
         Some(Value::Str(s)) => s,
         Some(Value::Bytes(b)) => String::from_utf8_lossy(&b).into_owned(),
         _ => String::new(),
     };
-    let mut feature = root
-        .take("feature")
-        .ok_or_else(|| PickleError::NotFeatureFile("no 'feature' key".into()))?;
+    let mut feature = root.take("feature").ok_or_else(|| PickleError::NotFeatureFile("no 'feature' key".into()))?;
     let rgb = feature_matrix(&mut feature, "image_pkl")?;
     let audio = feature_matrix(&mut feature, "audio_pkl")?;
     let labels = match root.take("label") {
-        Some(Value::List(items)) | Some(Value::Tuple(items)) => items
-            .iter()
-            .map(|v| {
-                if let Value::Int(i) = v {
-                    Some(*i)
-                } else {
-                    None
-                }
-            })
-            .collect::<Option<Vec<_>>>(),
+        Some(Value::List(items)) | Some(Value::Tuple(items)) => {
+            items.iter().map(|v| if let Value::Int(i) = v { Some(*i) } else { None }).collect::<Option<Vec<_>>>()
+        }
         _ => None,
     }
     .unwrap_or_default();
-    Ok(FeatureFile {
-        video,
-        rgb,
-        audio,
-        labels,
-    })
+    Ok(FeatureFile { video, rgb, audio, labels })
 }
 
 fn feature_matrix(feature: &mut Value, key: &str) -> Result<Array2<f32>, PickleError> {
-    let found = feature
-        .take(key)
-        .ok_or_else(|| PickleError::NotFeatureFile(format!("'feature' has no '{key}'")))?;
+    let found = feature.take(key).ok_or_else(|| PickleError::NotFeatureFile(format!("'feature' has no '{key}'")))?;
     let Value::Array(array) = found else {
-        return Err(PickleError::NotFeatureFile(format!(
-            "'{key}' is a {}, not a numpy array",
-            found.type_name()
-        )));
+        return Err(PickleError::NotFeatureFile(format!("'{key}' is a {}, not a numpy array", found.type_name())));
     };
     match *array.shape() {
         [0] => Ok(Array2::zeros((0, 0))),
-        [_, _] => Ok(array
-            .into_f32()
-            .into_dimensionality::<Ix2>()
-            .expect("checked 2-D")),
-        ref shape => Err(PickleError::NotFeatureFile(format!(
-            "'{key}' has shape {shape:?}, expected [frames, dim]"
-        ))),
+        [_, _] => Ok(array.into_f32().into_dimensionality::<Ix2>().expect("checked 2-D")),
+        ref shape => Err(PickleError::NotFeatureFile(format!("'{key}' has shape {shape:?}, expected [frames, dim]"))),
     }
 }
 
@@ -385,23 +343,14 @@ impl<'a> Machine<'a> {
     }
 
     fn malformed(&self, msg: impl Into<String>) -> PickleError {
-        PickleError::Malformed {
-            pos: self.op_pos,
-            msg: msg.into(),
-        }
+        PickleError::Malformed { pos: self.op_pos, msg: msg.into() }
     }
 
     fn spend(&mut self, bytes: usize) -> Result<(), PickleError> {
-        self.budget = self
-            .budget
-            .checked_sub(bytes)
-            .ok_or_else(|| PickleError::LimitExceeded {
-                pos: self.op_pos,
-                msg: format!(
-                    "decoded data exceeds 8x the input size ({} bytes)",
-                    self.input.len()
-                ),
-            })?;
+        self.budget = self.budget.checked_sub(bytes).ok_or_else(|| PickleError::LimitExceeded {
+            pos: self.op_pos,
+            msg: format!("decoded data exceeds 8x the input size ({} bytes)", self.input.len()),
+        })?;
         Ok(())
     }
 
@@ -411,10 +360,7 @@ impl<'a> Machine<'a> {
             .pos
             .checked_add(n)
             .filter(|&end| end <= input.len())
-            .ok_or(PickleError::Truncated {
-                pos: self.op_pos,
-                what,
-            })?;
+            .ok_or(PickleError::Truncated { pos: self.op_pos, what })?;
         let bytes = &input[self.pos..end];
         self.pos = end;
         Ok(bytes)
@@ -428,23 +374,14 @@ impl<'a> Machine<'a> {
 
     /// A length field that must fit in the remaining input (checked again by `take`).
     fn take_len(&mut self, len: u64, what: &'static str) -> Result<&'a [u8], PickleError> {
-        let n = usize::try_from(len).map_err(|_| PickleError::Truncated {
-            pos: self.op_pos,
-            what,
-        })?;
+        let n = usize::try_from(len).map_err(|_| PickleError::Truncated { pos: self.op_pos, what })?;
         self.take(n, what)
     }
 
     /// A text-protocol argument: the bytes up to the next newline (excluded).
     fn line(&mut self, what: &'static str) -> Result<&'a [u8], PickleError> {
         let rest = &self.input[self.pos..];
-        let len = rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .ok_or(PickleError::Truncated {
-                pos: self.op_pos,
-                what,
-            })?;
+        let len = rest.iter().position(|&b| b == b'\n').ok_or(PickleError::Truncated { pos: self.op_pos, what })?;
         self.pos += len + 1;
         Ok(&rest[..len])
     }
@@ -479,10 +416,7 @@ impl<'a> Machine<'a> {
     }
 
     fn pop_mark(&mut self) -> Result<Vec<Id>, PickleError> {
-        let mark = self
-            .marks
-            .pop()
-            .ok_or_else(|| self.malformed("no MARK to pop to"))?;
+        let mark = self.marks.pop().ok_or_else(|| self.malformed("no MARK to pop to"))?;
         Ok(self.stack.split_off(mark))
     }
 
@@ -493,23 +427,17 @@ impl<'a> Machine<'a> {
     }
 
     fn memo_get(&mut self, key: u64) -> Result<(), PickleError> {
-        let id = *self
-            .memo
-            .get(&key)
-            .ok_or_else(|| self.malformed(format!("memo key {key} was never stored")))?;
+        let id = *self.memo.get(&key).ok_or_else(|| self.malformed(format!("memo key {key} was never stored")))?;
         self.stack.push(id);
         Ok(())
     }
 
     fn decimal(&self, text: &str, what: &str) -> Result<u64, PickleError> {
-        text.trim()
-            .parse()
-            .map_err(|_| self.malformed(format!("{what} {text:?} is not a number")))
+        text.trim().parse().map_err(|_| self.malformed(format!("{what} {text:?} is not a number")))
     }
 
     fn utf8(&self, bytes: &'a [u8]) -> Result<Node<'a>, PickleError> {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| self.malformed(format!("invalid UTF-8 string: {e}")))?;
+        let text = std::str::from_utf8(bytes).map_err(|e| self.malformed(format!("invalid UTF-8 string: {e}")))?;
         Ok(Node::Str(Cow::Borrowed(text)))
     }
 
@@ -526,9 +454,9 @@ impl<'a> Machine<'a> {
     fn data_of(&self, id: Id) -> Result<Cow<'_, [u8]>, PickleError> {
         match &self.arena[id] {
             Node::Bytes(b) | Node::Latin1(b) => Ok(Cow::Borrowed(b.as_ref())),
-            Node::Str(s) => latin1_bytes(s)
-                .map(Cow::Owned)
-                .ok_or_else(|| self.malformed("array data str is not latin-1")),
+            Node::Str(s) => {
+                latin1_bytes(s).map(Cow::Owned).ok_or_else(|| self.malformed("array data str is not latin-1"))
+            }
             _ => Err(self.malformed("array data is not bytes")),
         }
     }
@@ -567,17 +495,8 @@ impl<'a> Machine<'a> {
         }
     }
 
-    fn make_array(
-        &mut self,
-        dtype: DType,
-        shape: IxDyn,
-        fortran: bool,
-        data: Id,
-    ) -> Result<NdArray, PickleError> {
-        let count = shape
-            .slice()
-            .iter()
-            .try_fold(1usize, |n, &d| n.checked_mul(d));
+    fn make_array(&mut self, dtype: DType, shape: IxDyn, fortran: bool, data: Id) -> Result<NdArray, PickleError> {
+        let count = shape.slice().iter().try_fold(1usize, |n, &d| n.checked_mul(d));
         let needed = count.and_then(|c| c.checked_mul(dtype.element.size()));
         let data_len = self.data_of(data)?.len();
         if needed != Some(data_len) {
@@ -590,13 +509,7 @@ impl<'a> Machine<'a> {
         }
         self.spend(data_len)?;
         let data = self.data_of(data)?;
-        Ok(NdArray::decode(
-            dtype.element,
-            dtype.big_endian,
-            shape,
-            fortran,
-            &data,
-        ))
+        Ok(NdArray::decode(dtype.element, dtype.big_endian, shape, fortran, &data))
     }
 
     /// Runs opcodes until STOP; returns the object left on top.
@@ -617,10 +530,7 @@ impl<'a> Machine<'a> {
                     let len = u64::from_le_bytes(self.take_array("FRAME")?);
                     let remaining = (self.input.len() - self.pos) as u64;
                     if len > remaining {
-                        return Err(PickleError::Truncated {
-                            pos: self.op_pos,
-                            what: "FRAME",
-                        });
+                        return Err(PickleError::Truncated { pos: self.op_pos, what: "FRAME" });
                     }
                 }
                 b'.' => return self.pop(),
@@ -690,8 +600,7 @@ impl<'a> Machine<'a> {
                 }
                 0x8b => {
                     let n = i32::from_le_bytes(self.take_array("LONG4")?);
-                    let n =
-                        u64::try_from(n).map_err(|_| self.malformed("negative LONG4 length"))?;
+                    let n = u64::try_from(n).map_err(|_| self.malformed("negative LONG4 length"))?;
                     let bytes = self.take_len(n, "LONG4")?;
                     self.spend(bytes.len())?;
                     self.push(int_node_from_le(bytes))
@@ -716,10 +625,8 @@ impl<'a> Machine<'a> {
                 }
                 b'F' => {
                     let text = self.ascii_line("FLOAT")?;
-                    let v = text
-                        .trim()
-                        .parse()
-                        .map_err(|_| self.malformed(format!("FLOAT {text:?} is not a number")))?;
+                    let v =
+                        text.trim().parse().map_err(|_| self.malformed(format!("FLOAT {text:?} is not a number")))?;
                     self.push(Node::Float(v))
                 }
                 // --- strings and bytes
@@ -743,14 +650,13 @@ impl<'a> Machine<'a> {
                 }
                 b'V' => {
                     let line = self.line("UNICODE")?;
-                    let text = raw_unicode_unescape(line)
-                        .ok_or_else(|| self.malformed("bad raw-unicode-escape string"))?;
+                    let text =
+                        raw_unicode_unescape(line).ok_or_else(|| self.malformed("bad raw-unicode-escape string"))?;
                     self.push(Node::Str(Cow::Owned(text)))
                 }
                 b'T' => {
                     let n = i32::from_le_bytes(self.take_array("BINSTRING")?);
-                    let n = u64::try_from(n)
-                        .map_err(|_| self.malformed("negative BINSTRING length"))?;
+                    let n = u64::try_from(n).map_err(|_| self.malformed("negative BINSTRING length"))?;
                     let bytes = self.take_len(n, "BINSTRING")?;
                     self.push(Node::Latin1(Cow::Borrowed(bytes)))
                 }
@@ -761,8 +667,7 @@ impl<'a> Machine<'a> {
                 }
                 b'S' => {
                     let line = self.line("STRING")?;
-                    let bytes = python_string_literal(line)
-                        .ok_or_else(|| self.malformed("bad STRING literal"))?;
+                    let bytes = python_string_literal(line).ok_or_else(|| self.malformed("bad STRING literal"))?;
                     self.push(Node::Latin1(Cow::Owned(bytes)))
                 }
                 b'B' => {
@@ -777,11 +682,7 @@ impl<'a> Machine<'a> {
                 }
                 0x8e | 0x96 => {
                     // BINBYTES8 and BYTEARRAY8 (protocol 5's in-band buffer for numpy's _frombuffer).
-                    let what = if op == 0x8e {
-                        "BINBYTES8"
-                    } else {
-                        "BYTEARRAY8"
-                    };
+                    let what = if op == 0x8e { "BINBYTES8" } else { "BYTEARRAY8" };
                     let n = u64::from_le_bytes(self.take_array(what)?);
                     let bytes = self.take_len(n, what)?;
                     self.push(Node::Bytes(Cow::Borrowed(bytes)))
@@ -839,8 +740,7 @@ impl<'a> Machine<'a> {
                 0x93 => {
                     let name = self.pop()?;
                     let module = self.pop()?;
-                    let (Some(module), Some(name)) = (self.text_of(module), self.text_of(name))
-                    else {
+                    let (Some(module), Some(name)) = (self.text_of(module), self.text_of(name)) else {
                         return Err(self.malformed("STACK_GLOBAL needs two strings"));
                     };
                     let global = self.global(&module, &name)?;
@@ -850,10 +750,7 @@ impl<'a> Machine<'a> {
                     // INST names a class to instantiate: refused like any other global.
                     let module = self.ascii_line("INST module")?;
                     let name = self.ascii_line("INST name")?;
-                    return Err(PickleError::RefusedGlobal {
-                        pos: self.op_pos,
-                        name: format!("{module}.{name}"),
-                    });
+                    return Err(PickleError::RefusedGlobal { pos: self.op_pos, name: format!("{module}.{name}") });
                 }
                 b'R' => {
                     let args = self.pop()?;
@@ -879,27 +776,17 @@ impl<'a> Machine<'a> {
                         0x91 => "FROZENSET",
                         0x97 => "NEXT_BUFFER (out-of-band buffers)",
                         0x98 => "READONLY_BUFFER",
-                        _ => {
-                            return Err(PickleError::UnknownOpcode {
-                                pos: self.op_pos,
-                                op,
-                            })
-                        }
+                        _ => return Err(PickleError::UnknownOpcode { pos: self.op_pos, op }),
                     };
-                    return Err(PickleError::UnsupportedOpcode {
-                        pos: self.op_pos,
-                        name,
-                    });
+                    return Err(PickleError::UnsupportedOpcode { pos: self.op_pos, name });
                 }
             }
         }
     }
 
     fn global(&self, module: &str, name: &str) -> Result<Global, PickleError> {
-        resolve_global(module, name).ok_or_else(|| PickleError::RefusedGlobal {
-            pos: self.op_pos,
-            name: format!("{module}.{name}"),
-        })
+        resolve_global(module, name)
+            .ok_or_else(|| PickleError::RefusedGlobal { pos: self.op_pos, name: format!("{module}.{name}") })
     }
 
     fn decimal_int(&self, text: &str) -> Result<Node<'a>, PickleError> {
@@ -907,12 +794,9 @@ impl<'a> Machine<'a> {
         if let Ok(v) = text.parse::<i64>() {
             return Ok(Node::Int(v));
         }
-        big_int_from_decimal(text).map(Node::BigInt).ok_or_else(|| {
-            self.malformed(format!(
-                "integer literal {:?} is not a number",
-                truncate(text)
-            ))
-        })
+        big_int_from_decimal(text)
+            .map(Node::BigInt)
+            .ok_or_else(|| self.malformed(format!("integer literal {:?} is not a number", truncate(text))))
     }
 
     fn pairs(&self, items: &[Id]) -> Result<Vec<(Id, Id)>, PickleError> {
@@ -950,38 +834,25 @@ impl<'a> Machine<'a> {
             return Err(self.malformed("REDUCE on something that is not a global"));
         };
         let args = self.tuple_of(args, "REDUCE arguments")?.to_vec();
-        let arg = |i: usize| {
-            args.get(i)
-                .copied()
-                .ok_or_else(|| self.malformed(format!("{global:?} needs argument {i}")))
-        };
+        let arg =
+            |i: usize| args.get(i).copied().ok_or_else(|| self.malformed(format!("{global:?} needs argument {i}")));
         match global {
             Global::Reconstruct => {
                 if !matches!(self.arena[arg(0)?], Node::Global(Global::NdarrayType)) {
-                    return Err(
-                        self.malformed("_reconstruct of something other than numpy.ndarray")
-                    );
+                    return Err(self.malformed("_reconstruct of something other than numpy.ndarray"));
                 }
                 Ok(Node::PendingArray)
             }
             Global::DTypeType => {
-                let code = self
-                    .text_of(arg(0)?)
-                    .ok_or_else(|| self.malformed("dtype code is not a string"))?;
+                let code = self.text_of(arg(0)?).ok_or_else(|| self.malformed("dtype code is not a string"))?;
                 let (big_endian, code) = match code.as_bytes().first() {
                     Some(b'>') => (true, &code[1..]),
                     Some(b'<' | b'|' | b'=') => (false, &code[1..]),
                     _ => (false, &code[..]),
                 };
-                let element = ElementType::from_code(code).ok_or_else(|| {
-                    self.malformed(format!(
-                        "unsupported numpy dtype {code:?} (numeric dtypes only)"
-                    ))
-                })?;
-                Ok(Node::DType(DType {
-                    element,
-                    big_endian,
-                }))
+                let element = ElementType::from_code(code)
+                    .ok_or_else(|| self.malformed(format!("unsupported numpy dtype {code:?} (numeric dtypes only)")))?;
+                Ok(Node::DType(DType { element, big_endian }))
             }
             Global::FromBuffer => {
                 let (buffer, dtype, shape, order) = (arg(0)?, arg(1)?, arg(2)?, arg(3)?);
@@ -1000,27 +871,18 @@ impl<'a> Machine<'a> {
                 Ok(scalar_node(scalar))
             }
             Global::CodecsEncode => {
-                let text = self
-                    .text_of(arg(0)?)
-                    .ok_or_else(|| self.malformed("_codecs.encode of a non-string"))?;
-                let encoding = self
-                    .text_of(arg(1)?)
-                    .map(|e| e.to_ascii_lowercase().replace('_', "-"));
-                if !matches!(
-                    encoding.as_deref(),
-                    Some("latin1" | "latin-1" | "iso-8859-1")
-                ) {
+                let text = self.text_of(arg(0)?).ok_or_else(|| self.malformed("_codecs.encode of a non-string"))?;
+                let encoding = self.text_of(arg(1)?).map(|e| e.to_ascii_lowercase().replace('_', "-"));
+                if !matches!(encoding.as_deref(), Some("latin1" | "latin-1" | "iso-8859-1")) {
                     return Err(self.malformed("_codecs.encode with an encoding other than latin1"));
                 }
-                let bytes = latin1_bytes(&text)
-                    .ok_or_else(|| self.malformed("latin1 string has a code point above 255"))?;
+                let bytes =
+                    latin1_bytes(&text).ok_or_else(|| self.malformed("latin1 string has a code point above 255"))?;
                 self.spend(bytes.len())?;
                 Ok(Node::Bytes(Cow::Owned(bytes)))
             }
             Global::BytesType if args.is_empty() => Ok(Node::Bytes(Cow::Borrowed(&[]))),
-            Global::BytesType | Global::NdarrayType => {
-                Err(self.malformed(format!("unsupported call of {global:?}")))
-            }
+            Global::BytesType | Global::NdarrayType => Err(self.malformed(format!("unsupported call of {global:?}"))),
         }
     }
 
@@ -1036,12 +898,7 @@ impl<'a> Machine<'a> {
                     Some("<" | "|" | "=") => false,
                     _ => return Err(self.malformed("dtype state has no byte order")),
                 };
-                if state
-                    .iter()
-                    .skip(2)
-                    .take(3)
-                    .any(|&i| !matches!(self.arena[i], Node::None))
-                {
+                if state.iter().skip(2).take(3).any(|&i| !matches!(self.arena[i], Node::None)) {
                     return Err(self.malformed("structured or subarray dtypes are not supported"));
                 }
                 self.arena[target] = Node::DType(dtype);
@@ -1095,10 +952,7 @@ impl<'a> Machine<'a> {
             Node::List(items) | Node::Tuple(items) => {
                 let is_list = matches!(self.arena[id], Node::List(_));
                 let items = items.clone();
-                let values = items
-                    .into_iter()
-                    .map(|i| self.materialize(i, depth + 1))
-                    .collect::<Result<_, _>>()?;
+                let values = items.into_iter().map(|i| self.materialize(i, depth + 1)).collect::<Result<_, _>>()?;
                 if is_list {
                     Value::List(values)
                 } else {
@@ -1109,22 +963,13 @@ impl<'a> Machine<'a> {
                 let pairs = pairs.clone();
                 let entries = pairs
                     .into_iter()
-                    .map(|(k, v)| {
-                        Ok((
-                            self.materialize(k, depth + 1)?,
-                            self.materialize(v, depth + 1)?,
-                        ))
-                    })
+                    .map(|(k, v)| Ok((self.materialize(k, depth + 1)?, self.materialize(v, depth + 1)?)))
                     .collect::<Result<_, PickleError>>()?;
                 Value::Dict(entries)
             }
-            Node::Global(g) => {
-                return Err(self.malformed(format!("a bare global {g:?} is not data")))
-            }
+            Node::Global(g) => return Err(self.malformed(format!("a bare global {g:?} is not data"))),
             Node::DType(_) => return Err(self.malformed("a bare numpy dtype is not data")),
-            Node::PendingArray => {
-                return Err(self.malformed("numpy array reconstructed without BUILD"))
-            }
+            Node::PendingArray => return Err(self.malformed("numpy array reconstructed without BUILD")),
         };
         Ok(value)
     }
@@ -1134,9 +979,7 @@ impl<'a> Machine<'a> {
 fn scalar_node(scalar: NdArray) -> Node<'static> {
     let int = |v: Option<i128>| match v.map(i64::try_from) {
         Some(Ok(i)) => Node::Int(i),
-        Some(Err(_)) => Node::BigInt(minimal_twos_complement(
-            v.unwrap_or_default().to_le_bytes().to_vec(),
-        )),
+        Some(Err(_)) => Node::BigInt(minimal_twos_complement(v.unwrap_or_default().to_le_bytes().to_vec())),
         None => Node::None,
     };
     match scalar {
@@ -1157,11 +1000,7 @@ fn scalar_node(scalar: NdArray) -> Node<'static> {
 /// LONG1/LONG4 payload (little-endian two's complement) as an int node.
 fn int_node_from_le(bytes: &[u8]) -> Node<'static> {
     if bytes.len() <= 8 {
-        let fill = if bytes.last().is_some_and(|&b| b & 0x80 != 0) {
-            0xff
-        } else {
-            0
-        };
+        let fill = if bytes.last().is_some_and(|&b| b & 0x80 != 0) { 0xff } else { 0 };
         let mut raw = [fill; 8];
         raw[..bytes.len()].copy_from_slice(bytes);
         Node::Int(i64::from_le_bytes(raw))
@@ -1177,10 +1016,7 @@ fn big_int_from_decimal(text: &str) -> Option<Vec<u8>> {
         b'+' => (false, &text[1..]),
         _ => (false, text),
     };
-    if digits.is_empty()
-        || digits.len() > MAX_INT_DIGITS
-        || !digits.bytes().all(|d| d.is_ascii_digit())
-    {
+    if digits.is_empty() || digits.len() > MAX_INT_DIGITS || !digits.bytes().all(|d| d.is_ascii_digit()) {
         return None;
     }
     // magnitude = magnitude * 10 + digit, in base 256
@@ -1222,9 +1058,7 @@ fn minimal_twos_complement(mut bytes: Vec<u8>) -> Vec<u8> {
 }
 
 fn latin1_bytes(text: &str) -> Option<Vec<u8>> {
-    text.chars()
-        .map(|c| u8::try_from(u32::from(c)).ok())
-        .collect()
+    text.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect()
 }
 
 /// Python's raw-unicode-escape (protocol 0 UNICODE): latin-1 bytes with `\uXXXX` and `\UXXXXXXXX` escapes.
@@ -1301,7 +1135,5 @@ fn python_string_literal(line: &[u8]) -> Option<Vec<u8>> {
 }
 
 fn truncate(text: &str) -> &str {
-    text.char_indices()
-        .nth(40)
-        .map_or(text, |(i, _)| &text[..i])
+    text.char_indices().nth(40).map_or(text, |(i, _)| &text[..i])
 }

@@ -145,7 +145,8 @@ pub fn build_graph(config: &ModelConfig, weights: &Weights) -> Result<GraphProto
             parts.push(branch.build(&mut g, weights, guide, &attention)?);
         } else {
             // All-zero attention of the input's [B, T] shape.
-            let shape = g.op(prefix, "Shape", &[prefix], vec![AttributeProto::int("start", 0), AttributeProto::int("end", 2)]);
+            let shape =
+                g.op(prefix, "Shape", &[prefix], vec![AttributeProto::int("start", 0), AttributeProto::int("end", 2)]);
             let zero = AttributeProto::tensor("value", TensorProto::from_f32("zero", &[1], &[0.0]));
             g.node("ConstantOfShape", &[&shape], vec![zero], &attention);
         }
@@ -164,7 +165,8 @@ pub fn build_graph(config: &ModelConfig, weights: &Weights) -> Result<GraphProto
         + 2 * config.lstm_size_audio * usize::from(config.use_audio)
         + config.text_dim() * usize::from(config.use_text);
     let c = config.num_classes;
-    let logits = g.linear("head", &head_in, &weights.get("head.weight", &[c, width])?, &weights.get("head.bias", &[c])?)?;
+    let logits =
+        g.linear("head", &head_in, &weights.get("head.weight", &[c, width])?, &weights.get("head.bias", &[c])?)?;
     match config.loss_type {
         LossType::Sigmoid => g.node("Sigmoid", &[&logits], vec![], "probs"),
         LossType::Softmax => g.node("Softmax", &[&logits], vec![AttributeProto::int("axis", -1)], "probs"),
@@ -185,7 +187,8 @@ fn text_branch(g: &mut Graph, config: &ModelConfig, weights: &Weights) -> Result
     let mask_f = g.op("text", "Cast", &["text_mask"], vec![AttributeProto::int("to", DataType::Float as i64)]);
     let x = match &config.text_encoder {
         TextEncoder::Embedding { vocab_size, dim } => {
-            let table = g.weight("text.embedding.weight", &weights.get("text.embedding.weight", &[*vocab_size, *dim])?)?;
+            let table =
+                g.weight("text.embedding.weight", &weights.get("text.embedding.weight", &[*vocab_size, *dim])?)?;
             g.op("text", "Gather", &[&table, "text_ids"], vec![AttributeProto::int("axis", 0)])
         }
         TextEncoder::Pretrained(encoder) => bert(g, encoder, weights, &mask_f)?,
@@ -243,7 +246,8 @@ fn text_branch(g: &mut Graph, config: &ModelConfig, weights: &Weights) -> Result
     let valid = g.op("text", "Unsqueeze", &[&valid, &axes23], vec![]); // [B, L, 1, 1]
     let masked = g.scalar_f32("const.masked", MASKED);
     let y = g.op("text", "Where", &[&valid, &y, &masked], vec![]);
-    let y = g.op("text", "ReduceMax", &[&y], vec![AttributeProto::ints("axes", &[1]), AttributeProto::int("keepdims", 0)]);
+    let y =
+        g.op("text", "ReduceMax", &[&y], vec![AttributeProto::ints("axes", &[1]), AttributeProto::int("keepdims", 0)]);
     let flat = g.ints("text.const.flat", &[0, config.text_dim() as i64]);
     Ok(g.op("text", "Reshape", &[&y, &flat], vec![])) // [B, windows * F], window-major as the trainer's concat
 }
@@ -265,7 +269,8 @@ fn bert(g: &mut Graph, c: &EncoderConfig, weights: &Weights, mask_f: &str) -> Re
     let eps = c.layer_norm_eps as f32;
     let get = |name: &str, shape: &[usize]| weights.get(&format!("{p}.{name}"), shape);
 
-    let word = g.weight(&format!("{p}.word_embeddings"), &get("embeddings.word_embeddings.weight", &[c.vocab_size, h])?)?;
+    let word =
+        g.weight(&format!("{p}.word_embeddings"), &get("embeddings.word_embeddings.weight", &[c.vocab_size, h])?)?;
     // Every token has type 0, so the type embedding joins the position table once, here.
     let position = get("embeddings.position_embeddings.weight", &[c.max_position_embeddings, h])?;
     let token_type = get("embeddings.token_type_embeddings.weight", &[c.type_vocab_size, h])?;
@@ -302,8 +307,12 @@ fn bert(g: &mut Graph, c: &EncoderConfig, weights: &Weights, mask_f: &str) -> Re
         // Query, key and value in one projection; 1/sqrt(d) folded into the query's weights.
         let q_w = lw("attention.self.query.weight", &[h, h])? * scale;
         let q_b = lw("attention.self.query.bias", &[h])? * scale;
-        let qkv_w = Tensor::cat(&[q_w, lw("attention.self.key.weight", &[h, h])?, lw("attention.self.value.weight", &[h, h])?], 0);
-        let qkv_b = Tensor::cat(&[q_b, lw("attention.self.key.bias", &[h])?, lw("attention.self.value.bias", &[h])?], 0);
+        let qkv_w = Tensor::cat(
+            &[q_w, lw("attention.self.key.weight", &[h, h])?, lw("attention.self.value.weight", &[h, h])?],
+            0,
+        );
+        let qkv_b =
+            Tensor::cat(&[q_b, lw("attention.self.key.bias", &[h])?, lw("attention.self.value.bias", &[h])?], 0);
         let qkv = g.linear(&format!("{a}.qkv"), &x, &qkv_w, &qkv_b)?; // [B * L, 3 * hidden]
         let qkv = g.op(&a, "Reshape", &[&qkv, &qkv_shape], vec![]);
         let qkv = g.op(&a, "Transpose", &[&qkv], vec![AttributeProto::ints("perm", &[2, 0, 3, 1, 4])]); // [3, B, heads, L, d]
@@ -317,13 +326,28 @@ fn bert(g: &mut Graph, c: &EncoderConfig, weights: &Weights, mask_f: &str) -> Re
         let context = g.op(&a, "Transpose", &[&context], vec![AttributeProto::ints("perm", &[0, 1, 3, 2, 4])]);
         let context = g.op(&a, "Reshape", &[&context, &rows], vec![]);
         let o = format!("{l}.attention.output");
-        let out = g.linear(&format!("{o}.dense"), &context, &lw("attention.output.dense.weight", &[h, h])?, &lw("attention.output.dense.bias", &[h])?)?;
+        let out = g.linear(
+            &format!("{o}.dense"),
+            &context,
+            &lw("attention.output.dense.weight", &[h, h])?,
+            &lw("attention.output.dense.bias", &[h])?,
+        )?;
         let sum = g.op(&o, "Add", &[&x, &out], vec![]);
         x = layer_norm(g, &format!("{o}.LayerNorm"), &sum, h, eps, weights)?;
 
-        let mid = g.linear(&format!("{l}.intermediate.dense"), &x, &lw("intermediate.dense.weight", &[ff, h])?, &lw("intermediate.dense.bias", &[ff])?)?;
+        let mid = g.linear(
+            &format!("{l}.intermediate.dense"),
+            &x,
+            &lw("intermediate.dense.weight", &[ff, h])?,
+            &lw("intermediate.dense.bias", &[ff])?,
+        )?;
         let mid = activation_node(g, &format!("{l}.intermediate"), &mid, activation);
-        let out = g.linear(&format!("{l}.output.dense"), &mid, &lw("output.dense.weight", &[h, ff])?, &lw("output.dense.bias", &[h])?)?;
+        let out = g.linear(
+            &format!("{l}.output.dense"),
+            &mid,
+            &lw("output.dense.weight", &[h, ff])?,
+            &lw("output.dense.bias", &[h])?,
+        )?;
         let sum = g.op(&l, "Add", &[&x, &out], vec![]);
         x = layer_norm(g, &format!("{l}.output.LayerNorm"), &sum, h, eps, weights)?;
     }
@@ -388,25 +412,35 @@ impl SequenceBranch {
             let get = |name: &str, shape: &[usize]| weights.get(&format!("{p}.lstm.{name}_l0{suffix}"), shape);
             w.push(onnx_gate_order(&get("weight_ih", &[4 * h, d])?));
             r.push(onnx_gate_order(&get("weight_hh", &[4 * h, h])?));
-            b.push(Tensor::cat(&[onnx_gate_order(&get("bias_ih", &[4 * h])?), onnx_gate_order(&get("bias_hh", &[4 * h])?)], 0));
+            b.push(Tensor::cat(
+                &[onnx_gate_order(&get("bias_ih", &[4 * h])?), onnx_gate_order(&get("bias_hh", &[4 * h])?)],
+                0,
+            ));
         }
         let w = g.weight(&format!("{p}.lstm.W"), &Tensor::stack(&w, 0))?;
         let r = g.weight(&format!("{p}.lstm.R"), &Tensor::stack(&r, 0))?;
         let b = g.weight(&format!("{p}.lstm.B"), &Tensor::stack(&b, 0))?;
-        let lstm_attrs = vec![AttributeProto::int("hidden_size", h as i64), AttributeProto::string("direction", "bidirectional")];
+        let lstm_attrs =
+            vec![AttributeProto::int("hidden_size", h as i64), AttributeProto::string("direction", "bidirectional")];
         let y = g.op(p, "LSTM", &[&x, &w, &r, &b, &lens], lstm_attrs); // [T, 2, B, H], 0 past each length
         let y = g.op(p, "Transpose", &[&y], vec![AttributeProto::ints("perm", &[2, 0, 1, 3])]);
         let both = g.ints(&format!("{p}.const.both_directions"), &[0, 0, 2 * h as i64]);
         let seq = g.op(p, "Reshape", &[&y, &both], vec![]); // [B, T, 2H] = [h_fwd, h_bwd]
 
-        let score_w = g.weight(&format!("{p}.score.weight_t"), &weights.get(&format!("{p}.score.weight"), &[1, 2 * h])?.tr())?;
+        let score_w =
+            g.weight(&format!("{p}.score.weight_t"), &weights.get(&format!("{p}.score.weight"), &[1, 2 * h])?.tr())?;
         let scored = match text {
             Some(text) => {
                 // att([seq_t ; text]) = seq_t W_seq^T + (text W_text^T + b): the text part once per video.
                 let att_w = weights.get(&format!("{p}.att.weight"), &[2 * h, 2 * h + self.text_dim])?;
                 let att_b = weights.get(&format!("{p}.att.bias"), &[2 * h])?;
                 let seq_w = g.weight(&format!("{p}.att.seq_weight_t"), &att_w.narrow(1, 0, 2 * h as i64).tr())?;
-                let text_part = g.linear(&format!("{p}.att.text"), text, &att_w.narrow(1, 2 * h as i64, self.text_dim as i64), &att_b)?;
+                let text_part = g.linear(
+                    &format!("{p}.att.text"),
+                    text,
+                    &att_w.narrow(1, 2 * h as i64, self.text_dim as i64),
+                    &att_b,
+                )?;
                 let text_part = g.op(p, "Unsqueeze", &[&text_part, &axis1], vec![]);
                 let e = g.op(p, "MatMul", &[&seq, &seq_w], vec![]);
                 let e = g.op(p, "Add", &[&e, &text_part], vec![]);

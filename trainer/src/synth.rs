@@ -74,22 +74,13 @@ struct Size {
 
 impl Preset {
     fn size(self) -> Size {
-        let (classes, train_videos, val_videos, rgb_dim, audio_dim, min_frames, max_frames) =
-            match self {
-                // Narrow features keep the test fixture small and fast; the structure is the same at any width.
-                Preset::Tiny => (8, 300, 100, 64, 16, 3, 40),
-                Preset::Small => (40, 2000, 400, 2048, 128, 5, 60),
-                Preset::Seed => (110, 70_000, 464, 2048, 128, 5, 250),
-            };
-        Size {
-            classes,
-            train_videos,
-            val_videos,
-            rgb_dim,
-            audio_dim,
-            min_frames,
-            max_frames,
-        }
+        let (classes, train_videos, val_videos, rgb_dim, audio_dim, min_frames, max_frames) = match self {
+            // Narrow features keep the test fixture small and fast; the structure is the same at any width.
+            Preset::Tiny => (8, 300, 100, 64, 16, 3, 40),
+            Preset::Small => (40, 2000, 400, 2048, 128, 5, 60),
+            Preset::Seed => (110, 70_000, 464, 2048, 128, 5, 250),
+        };
+        Size { classes, train_videos, val_videos, rgb_dim, audio_dim, min_frames, max_frames }
     }
 }
 
@@ -187,10 +178,7 @@ const FILLERS: [&str; 36] = [
 const SEPARATORS: [&str; 8] = ["", "", "", " ", "，", "！", " | ", " #"];
 
 /// A first-level name with its second-level names, each with the title words that name that class.
-type Category = (
-    &'static str,
-    [(&'static str, [&'static str; 3]); CLASSES_PER_CATEGORY],
-);
+type Category = (&'static str, [(&'static str, [&'static str; 3]); CLASSES_PER_CATEGORY]);
 
 /// The rows of the class grid: classes in a category are visually confusable.
 #[rustfmt::skip]
@@ -302,11 +290,7 @@ impl Seen {
 
     /// P(these patterns are shown | hypothesis), up to a factor common to all hypotheses: the signal and
     /// distractor frame counts are exchangeable, so only which pattern plays which role matters.
-    fn likelihood(
-        self,
-        signal: impl Fn(Pattern) -> f64,
-        distractor: impl Fn(Pattern) -> f64,
-    ) -> f64 {
+    fn likelihood(self, signal: impl Fn(Pattern) -> f64, distractor: impl Fn(Pattern) -> f64) -> f64 {
         match self {
             Seen::Nothing => 1.0,
             Seen::One(p) => signal(p) + distractor(p),
@@ -345,12 +329,7 @@ struct Inputs {
 
 const CEILING_INPUTS: [(&str, Inputs); 8] = {
     const fn inputs(rgb: bool, audio: bool, title: bool) -> Inputs {
-        Inputs {
-            rgb,
-            audio,
-            title_class: title,
-            title_aspect: title,
-        }
+        Inputs { rgb, audio, title_class: title, title_aspect: title }
     }
     [
         ("rgb", inputs(true, false, false)),
@@ -363,12 +342,7 @@ const CEILING_INPUTS: [(&str, Inputs); 8] = {
         // What a model reaches if it cannot use the title's aspect to pick frames (docs/benchmark.md).
         (
             "rgb+audio+title, aspect word unused",
-            Inputs {
-                rgb: true,
-                audio: true,
-                title_class: true,
-                title_aspect: false,
-            },
+            Inputs { rgb: true, audio: true, title_class: true, title_aspect: false },
         ),
     ]
 };
@@ -384,35 +358,12 @@ pub fn run(args: &SynthArgs) -> Result<()> {
     let class_txt: String = world.names.iter().map(|n| format!("{n}\n")).collect();
     fs::write(args.out.join("class.txt"), class_txt).context("writing class.txt")?;
     let features_dir = args.out.join("feature_files");
-    fs::create_dir(&features_dir)
-        .with_context(|| format!("creating {}", features_dir.display()))?;
+    fs::create_dir(&features_dir).with_context(|| format!("creating {}", features_dir.display()))?;
 
-    let mut stats = Stats {
-        bytes: 0,
-        empty_titles: 0,
-        empty_audio: 0,
-        two_labels: 0,
-        min_frames: usize::MAX,
-        max_frames: 0,
-    };
-    write_split(
-        &args.out,
-        "train.txt",
-        size.train_videos,
-        &world,
-        &size,
-        &mut master,
-        &mut stats,
-    )?;
-    let val = write_split(
-        &args.out,
-        "val.txt",
-        size.val_videos,
-        &world,
-        &size,
-        &mut master,
-        &mut stats,
-    )?;
+    let mut stats =
+        Stats { bytes: 0, empty_titles: 0, empty_audio: 0, two_labels: 0, min_frames: usize::MAX, max_frames: 0 };
+    write_split(&args.out, "train.txt", size.train_videos, &world, &size, &mut master, &mut stats)?;
+    let val = write_split(&args.out, "val.txt", size.val_videos, &world, &size, &mut master, &mut stats)?;
     let generated_s = started.elapsed().as_secs_f64();
 
     let ceiling = Ceiling::compute(&world, &size, ceiling_seed, &val);
@@ -446,10 +397,7 @@ pub fn run(args: &SynthArgs) -> Result<()> {
         "  {} empty titles, {} empty audio, {} with two labels, frames per video {}..{}",
         stats.empty_titles, stats.empty_audio, stats.two_labels, stats.min_frames, stats.max_frames
     )?;
-    writeln!(
-        summary,
-        "Hit@1 ceiling (Bayes-optimal, %): expected over the process ± std. error | this val split"
-    )?;
+    writeln!(summary, "Hit@1 ceiling (Bayes-optimal, %): expected over the process ± std. error | this val split")?;
     for row in &ceiling.rows {
         writeln!(
             summary,
@@ -457,9 +405,7 @@ pub fn run(args: &SynthArgs) -> Result<()> {
             row.inputs, row.expected, row.expected_std_error, row.val_split
         )?;
     }
-    std::io::stdout()
-        .write_all(summary.as_bytes())
-        .context("writing the summary to stdout")?;
+    std::io::stdout().write_all(summary.as_bytes()).context("writing the summary to stdout")?;
     Ok(())
 }
 
@@ -492,13 +438,9 @@ fn resolve_size(args: &SynthArgs) -> Result<Size> {
 
 fn prepare_out_dir(out: &Path) -> Result<()> {
     if out.exists() {
-        let mut entries =
-            fs::read_dir(out).with_context(|| format!("reading {}", out.display()))?;
+        let mut entries = fs::read_dir(out).with_context(|| format!("reading {}", out.display()))?;
         if entries.next().is_some() {
-            bail!(
-                "{} exists and is not empty; remove it or choose another --out",
-                out.display()
-            );
+            bail!("{} exists and is not empty; remove it or choose another --out", out.display());
         }
     }
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))
@@ -542,11 +484,7 @@ fn write_split(
         let path = out.join("feature_files").join(format!("{name}.pkl"));
         fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
 
-        let label_names: Vec<&str> = latent
-            .labels
-            .iter()
-            .map(|&l| world.names[l].as_str())
-            .collect();
+        let label_names: Vec<&str> = latent.labels.iter().map(|&l| world.names[l].as_str()).collect();
         writeln!(lines, "{name}.mp4\t{title}\t{}", label_names.join(","))?;
         stats.bytes += bytes.len() as u64;
         stats.empty_titles += usize::from(title.is_empty());
@@ -596,39 +534,24 @@ impl World {
             }
         }
         let others = |group_of: &[usize], c: usize| -> Vec<usize> {
-            (0..size.classes)
-                .filter(|&o| o != c && group_of[o] == group_of[c])
-                .collect()
+            (0..size.classes).filter(|&o| o != c && group_of[o] == group_of[c]).collect()
         };
         let rgb_confusable = (0..size.classes).map(|c| others(&category_of, c)).collect();
-        let audio_confusable = (0..size.classes)
-            .map(|c| others(&audio_group_of, c))
-            .collect();
+        let audio_confusable = (0..size.classes).map(|c| others(&audio_group_of, c)).collect();
 
         // Frequencies fall linearly from `class_frequency_ratio` to 1 over a random order of the classes.
         let mut rank: Vec<usize> = (0..size.classes).collect();
         rank.shuffle(rng);
         let span = (size.classes - 1) as f64;
-        let weights: Vec<f64> = rank
-            .iter()
-            .map(|&r| 1.0 + (PROCESS.class_frequency_ratio - 1.0) * (span - r as f64) / span)
-            .collect();
+        let weights: Vec<f64> =
+            rank.iter().map(|&r| 1.0 + (PROCESS.class_frequency_ratio - 1.0) * (span - r as f64) / span).collect();
         let total: f64 = weights.iter().sum();
         let prior = weights.iter().map(|w| w / total).collect();
         let sample_class = WeightedIndex::new(&weights).expect("positive class weights");
 
         let rgb = Prototypes::new(size.rgb_dim, size.classes, rng);
         let audio = Prototypes::new(size.audio_dim, size.classes, rng);
-        World {
-            names,
-            title_words,
-            prior,
-            sample_class,
-            rgb_confusable,
-            audio_confusable,
-            rgb,
-            audio,
-        }
+        World { names, title_words, prior, sample_class, rgb_confusable, audio_confusable, rgb, audio }
     }
 
     fn classes(&self) -> usize {
@@ -639,24 +562,16 @@ impl World {
         let class = self.sample_class.sample(rng);
         let aspect = rng.random_range(0..PROCESS.aspects);
         let signal = Pattern { class, aspect };
-        let rgb_distractor = Pattern {
-            class: pick(&self.rgb_confusable[class], rng),
-            aspect: other_aspect(aspect, rng),
-        };
-        let audio_distractor = Pattern {
-            class: pick(&self.audio_confusable[class], rng),
-            aspect: other_aspect(aspect, rng),
-        };
-        let labels = if rng.random_bool(PROCESS.second_label) {
-            vec![class, rgb_distractor.class]
-        } else {
-            vec![class]
-        };
+        let rgb_distractor =
+            Pattern { class: pick(&self.rgb_confusable[class], rng), aspect: other_aspect(aspect, rng) };
+        let audio_distractor =
+            Pattern { class: pick(&self.audio_confusable[class], rng), aspect: other_aspect(aspect, rng) };
+        let labels =
+            if rng.random_bool(PROCESS.second_label) { vec![class, rgb_distractor.class] } else { vec![class] };
 
         // Log-uniform length: many short videos, a few long ones.
         let (lo, hi) = (size.min_frames as f64, (size.max_frames + 1) as f64);
-        let frames = (rng.random_range(lo.ln()..hi.ln()).exp() as usize)
-            .clamp(size.min_frames, size.max_frames);
+        let frames = (rng.random_range(lo.ln()..hi.ln()).exp() as usize).clamp(size.min_frames, size.max_frames);
         let rgb = sequence(frames, signal, rgb_distractor, PROCESS.rgb_fraction, rng);
         let audio_kind: f64 = rng.random();
         let audio = if audio_kind < PROCESS.audio_empty {
@@ -667,22 +582,12 @@ impl World {
             if audio_kind < PROCESS.audio_empty + PROCESS.audio_background_only {
                 vec![None; segments]
             } else {
-                sequence(
-                    segments,
-                    signal,
-                    audio_distractor,
-                    PROCESS.audio_fraction,
-                    rng,
-                )
+                sequence(segments, signal, audio_distractor, PROCESS.audio_fraction, rng)
             }
         };
 
         let title = if rng.random_bool(PROCESS.title_empty) {
-            TitleCues {
-                empty: true,
-                class: None,
-                aspect: None,
-            }
+            TitleCues { empty: true, class: None, aspect: None }
         } else {
             let names: f64 = rng.random();
             let class = if names < PROCESS.title_names_class {
@@ -692,21 +597,10 @@ impl World {
             } else {
                 None
             };
-            let aspect = rng
-                .random_bool(PROCESS.title_names_aspect)
-                .then_some(aspect);
-            TitleCues {
-                empty: false,
-                class,
-                aspect,
-            }
+            let aspect = rng.random_bool(PROCESS.title_names_aspect).then_some(aspect);
+            TitleCues { empty: false, class, aspect }
         };
-        Latent {
-            labels,
-            rgb,
-            audio,
-            title,
-        }
+        Latent { labels, rgb, audio, title }
     }
 
     fn render_title(&self, cues: &TitleCues, rng: &mut StdRng) -> String {
@@ -720,11 +614,7 @@ impl World {
         if let Some(aspect) = cues.aspect {
             words.push(pick(&ASPECTS[aspect].1, rng));
         }
-        let fillers = if words.is_empty() {
-            rng.random_range(1..=4)
-        } else {
-            rng.random_range(0..=3)
-        };
+        let fillers = if words.is_empty() { rng.random_range(1..=4) } else { rng.random_range(0..=3) };
         for _ in 0..fillers {
             words.push(pick(&FILLERS, rng));
         }
@@ -789,9 +679,7 @@ impl Prototypes {
                 basis.push(v.iter().map(|x| x / norm).collect());
             }
         }
-        let mut as_f32 = basis
-            .into_iter()
-            .map(|v| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>());
+        let mut as_f32 = basis.into_iter().map(|v| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>());
         let class = as_f32.by_ref().take(classes).collect();
         let aspect = as_f32.collect();
         Prototypes { dim, class, aspect }
@@ -810,11 +698,7 @@ fn render(steps: &[Option<Pattern>], protos: &Prototypes, rng: &mut StdRng) -> A
         }));
         if let Some(p) = step {
             let row = &mut data[start..];
-            for ((x, c), a) in row
-                .iter_mut()
-                .zip(&protos.class[p.class])
-                .zip(&protos.aspect[p.aspect])
-            {
+            for ((x, c), a) in row.iter_mut().zip(&protos.class[p.class]).zip(&protos.aspect[p.aspect]) {
                 *x += PROCESS.amplitude * (c + a);
             }
         }
@@ -826,9 +710,7 @@ fn render(steps: &[Option<Pattern>], protos: &Prototypes, rng: &mut StdRng) -> A
 /// the other classes x aspects + 1 means, each at distance >= amplitude * sqrt(2), with the Gaussian tail bounded
 /// by phi(z) / z (z = half that distance / noise_std).
 fn frame_misread_bound(classes: usize) -> f64 {
-    let z = f64::from(PROCESS.amplitude) * std::f64::consts::SQRT_2
-        / 2.0
-        / f64::from(PROCESS.noise_std);
+    let z = f64::from(PROCESS.amplitude) * std::f64::consts::SQRT_2 / 2.0 / f64::from(PROCESS.noise_std);
     let tail = (-z * z / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt() / z;
     (classes * PROCESS.aspects) as f64 * tail
 }
@@ -847,9 +729,7 @@ fn bayes_label_marginals(world: &World, obs: &Observation, inputs: Inputs) -> Ve
     for (c, (rgb_others, audio_others)) in confusable.enumerate() {
         let title_class = match (inputs.title_class, obs.title_class) {
             (true, Some(k)) if k == c => PROCESS.title_names_class,
-            (true, Some(k)) if rgb_others.contains(&k) => {
-                PROCESS.title_names_confusable / rgb_others.len() as f64
-            }
+            (true, Some(k)) if rgb_others.contains(&k) => PROCESS.title_names_confusable / rgb_others.len() as f64,
             (true, Some(_)) => 0.0,
             _ => 1.0,
         };
@@ -863,14 +743,7 @@ fn bayes_label_marginals(world: &World, obs: &Observation, inputs: Inputs) -> Ve
             if inputs.title_aspect && obs.title_aspect.is_some_and(|b| b != a) {
                 continue;
             }
-            let signal = |p: Pattern| {
-                f64::from(u8::from(
-                    p == Pattern {
-                        class: c,
-                        aspect: a,
-                    },
-                ))
-            };
+            let signal = |p: Pattern| f64::from(u8::from(p == Pattern { class: c, aspect: a }));
             let audio = if inputs.audio {
                 let distractor = |p: Pattern| {
                     if p.aspect != a && audio_others.contains(&p.class) {
@@ -907,19 +780,12 @@ fn bayes_label_marginals(world: &World, obs: &Observation, inputs: Inputs) -> Ve
         }
     }
     let total: f64 = first.iter().sum();
-    first
-        .iter()
-        .zip(&second)
-        .map(|(f, s)| (f + PROCESS.second_label * s) / total)
-        .collect()
+    first.iter().zip(&second).map(|(f, s)| (f + PROCESS.second_label * s) / total).collect()
 }
 
 /// Index of the largest value (the first of equals) and the value.
 fn best(values: &[f64]) -> (usize, f64) {
-    values.iter().copied().enumerate().fold(
-        (0, f64::MIN),
-        |acc, (i, v)| if v > acc.1 { (i, v) } else { acc },
-    )
+    values.iter().copied().enumerate().fold((0, f64::MIN), |acc, (i, v)| if v > acc.1 { (i, v) } else { acc })
 }
 
 #[derive(Serialize)]
@@ -939,31 +805,20 @@ struct Ceiling {
 }
 
 impl Ceiling {
-    fn compute(
-        world: &World,
-        size: &Size,
-        seed: u64,
-        val: &[(Observation, Vec<usize>)],
-    ) -> Ceiling {
+    fn compute(world: &World, size: &Size, seed: u64, val: &[(Observation, Vec<usize>)]) -> Ceiling {
         let mut rng = StdRng::seed_from_u64(seed);
-        let draws: Vec<Observation> = (0..CEILING_DRAWS)
-            .map(|_| world.sample_latent(size, &mut rng).observation())
-            .collect();
+        let draws: Vec<Observation> =
+            (0..CEILING_DRAWS).map(|_| world.sample_latent(size, &mut rng).observation()).collect();
         let rows = CEILING_INPUTS
             .iter()
             .map(|&(name, inputs)| {
-                let best_p: Vec<f64> = draws
-                    .iter()
-                    .map(|o| best(&bayes_label_marginals(world, o, inputs)).1)
-                    .collect();
+                let best_p: Vec<f64> = draws.iter().map(|o| best(&bayes_label_marginals(world, o, inputs)).1).collect();
                 let n = best_p.len() as f64;
                 let mean = best_p.iter().sum::<f64>() / n;
                 let var = best_p.iter().map(|p| (p - mean).powi(2)).sum::<f64>() / (n - 1.0);
                 let hits = val
                     .iter()
-                    .filter(|(obs, labels)| {
-                        labels.contains(&best(&bayes_label_marginals(world, obs, inputs)).0)
-                    })
+                    .filter(|(obs, labels)| labels.contains(&best(&bayes_label_marginals(world, obs, inputs)).0))
                     .count();
                 CeilingRow {
                     inputs: name,
@@ -973,10 +828,7 @@ impl Ceiling {
                 }
             })
             .collect();
-        Ceiling {
-            draws: CEILING_DRAWS,
-            rows,
-        }
+        Ceiling { draws: CEILING_DRAWS, rows }
     }
 }
 
@@ -1016,10 +868,7 @@ mod tests {
         }
         for (i, a) in words.iter().enumerate() {
             for b in &words[i + 1..] {
-                assert!(
-                    !a.contains(b) && !b.contains(a),
-                    "title words {a:?} and {b:?} overlap"
-                );
+                assert!(!a.contains(b) && !b.contains(a), "title words {a:?} and {b:?} overlap");
             }
         }
     }
@@ -1033,9 +882,7 @@ mod tests {
         let world = World::new(&size, &mut StdRng::seed_from_u64(11));
         let mut rng = StdRng::seed_from_u64(5);
         let draws = 60_000;
-        let videos: Vec<Latent> = (0..draws)
-            .map(|_| world.sample_latent(&size, &mut rng))
-            .collect();
+        let videos: Vec<Latent> = (0..draws).map(|_| world.sample_latent(&size, &mut rng)).collect();
         for (name, inputs) in CEILING_INPUTS {
             let (mut expected, mut hits) = (0.0, 0usize);
             for video in &videos {

@@ -75,7 +75,9 @@ fn batch(config: &ModelConfig, rgb_lens: &[i64], audio_lens: &[i64], title_lens:
     let b = rgb_lens.len() as i64;
     let padded = |lens: &[i64], dim: usize| {
         let steps = *lens.iter().max().unwrap();
-        let valid = Tensor::arange(steps, (Kind::Int64, Device::Cpu)).unsqueeze(0).lt_tensor(&Tensor::from_slice(lens).unsqueeze(1));
+        let valid = Tensor::arange(steps, (Kind::Int64, Device::Cpu))
+            .unsqueeze(0)
+            .lt_tensor(&Tensor::from_slice(lens).unsqueeze(1));
         Tensor::randn([b, steps, dim as i64], (Kind::Float, Device::Cpu)) * valid.unsqueeze(2).to_kind(Kind::Float)
     };
     let vocab = match &config.text_encoder {
@@ -83,7 +85,9 @@ fn batch(config: &ModelConfig, rgb_lens: &[i64], audio_lens: &[i64], title_lens:
         TextEncoder::Pretrained(c) => c.vocab_size,
     } as i64;
     let width = *title_lens.iter().max().unwrap();
-    let mask = Tensor::arange(width, (Kind::Int64, Device::Cpu)).unsqueeze(0).lt_tensor(&Tensor::from_slice(title_lens).unsqueeze(1));
+    let mask = Tensor::arange(width, (Kind::Int64, Device::Cpu))
+        .unsqueeze(0)
+        .lt_tensor(&Tensor::from_slice(title_lens).unsqueeze(1));
     let ids = Tensor::randint_low(1, vocab, [b, width], (Kind::Int64, Device::Cpu)) * mask.to_kind(Kind::Int64);
     Batch {
         rgb: padded(rgb_lens, config.rgb_dim),
@@ -118,7 +122,8 @@ fn ints(t: &Tensor) -> Vec<i64> {
 /// probs, rgb_attention and audio_attention from ONNX Runtime for `model` (the file's bytes).
 fn run_onnx(model: &[u8], batch: &Batch) -> [Vec<f32>; 3] {
     let runtime = mvt::runtime::runtime(None).expect("ONNX Runtime loads (the .venv's onnxruntime)");
-    let (mut session, _) = runtime.session(model, OrtDevice::Cpu, 1, &PrepackedWeights::new()).expect("ORT accepts the model");
+    let (mut session, _) =
+        runtime.session(model, OrtDevice::Cpu, 1, &PrepackedWeights::new()).expect("ORT accepts the model");
     let f32_input = |t: &Tensor| OrtTensor::from_array((t.size(), values(t))).unwrap();
     let i64_input = |t: &Tensor| OrtTensor::from_array((t.size(), ints(t))).unwrap();
     let outputs = session
@@ -131,7 +136,8 @@ fn run_onnx(model: &[u8], batch: &Batch) -> [Vec<f32>; 3] {
             "text_mask" => i64_input(&batch.text_mask),
         ])
         .expect("ORT runs the model");
-    ["probs", "rgb_attention", "audio_attention"].map(|name| outputs[name].try_extract_tensor::<f32>().unwrap().1.to_vec())
+    ["probs", "rgb_attention", "audio_attention"]
+        .map(|name| outputs[name].try_extract_tensor::<f32>().unwrap().1.to_vec())
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -156,8 +162,9 @@ fn check(name: &str, config: &ModelConfig, seed: i64) -> f32 {
     for (i, batch) in batches(config).iter().enumerate() {
         let expected = tch::no_grad(|| model.forward(batch, false));
         let got = run_onnx(&bytes, batch);
-        for (output, (tch_value, onnx_value)) in
-            ["probs", "rgb_attention", "audio_attention"].iter().zip([&expected.probs, &expected.rgb_attention, &expected.audio_attention].iter().zip(&got))
+        for (output, (tch_value, onnx_value)) in ["probs", "rgb_attention", "audio_attention"]
+            .iter()
+            .zip([&expected.probs, &expected.rgb_attention, &expected.audio_attention].iter().zip(&got))
         {
             let tch_values = values(tch_value);
             let diff = max_abs_diff(&tch_values, onnx_value);
@@ -168,7 +175,10 @@ fn check(name: &str, config: &ModelConfig, seed: i64) -> f32 {
         for (attention, lens) in [(&got[1], &batch.rgb_len), (&got[2], &batch.audio_len)] {
             let steps = attention.len() / lens.size()[0] as usize;
             for (b, len) in ints(lens).into_iter().enumerate() {
-                assert!(attention[b * steps + len as usize..(b + 1) * steps].iter().all(|&a| a == 0.0), "{name}: padding attention");
+                assert!(
+                    attention[b * steps + len as usize..(b + 1) * steps].iter().all(|&a| a == 0.0),
+                    "{name}: padding attention"
+                );
             }
         }
     }
@@ -181,7 +191,10 @@ fn every_small_variant_matches_tch() {
     let base = small_config();
     let variants: Vec<(&str, ModelConfig)> = vec![
         ("text_guide, all branches, sigmoid", base.clone()),
-        ("self, all branches, softmax", ModelConfig { pool_mode: PoolMode::SelfAttention, loss_type: LossType::Softmax, ..base.clone() }),
+        (
+            "self, all branches, softmax",
+            ModelConfig { pool_mode: PoolMode::SelfAttention, loss_type: LossType::Softmax, ..base.clone() },
+        ),
         ("text_guide, image off", ModelConfig { use_rgb: false, ..base.clone() }),
         ("text_guide, audio off", ModelConfig { use_audio: false, ..base.clone() }),
         ("text_guide, text off the head", ModelConfig { use_text: false, ..base.clone() }),
@@ -201,9 +214,17 @@ fn pretrained_encoder_variants_match_tch() {
         ("bert relu, frozen, text_guide", ModelConfig { text_encoder: bert("relu"), ..base.clone() }),
         (
             "bert gelu, fine-tuned, self",
-            ModelConfig { text_encoder: bert("gelu"), ernie_freeze: false, pool_mode: PoolMode::SelfAttention, ..base.clone() },
+            ModelConfig {
+                text_encoder: bert("gelu"),
+                ernie_freeze: false,
+                pool_mode: PoolMode::SelfAttention,
+                ..base.clone()
+            },
         ),
-        ("bert gelu_new, text only", ModelConfig { text_encoder: bert("gelu_new"), use_rgb: false, use_audio: false, ..base.clone() }),
+        (
+            "bert gelu_new, text only",
+            ModelConfig { text_encoder: bert("gelu_new"), use_rgb: false, use_audio: false, ..base.clone() },
+        ),
     ];
     for (i, (name, config)) in variants.iter().enumerate() {
         check(name, config, 200 + i as i64);
@@ -245,8 +266,11 @@ fn export_command_writes_a_self_describing_file() {
         },
         infer: InferConfig { threshold: 0.5, batch_size: 4 },
     };
-    let vocab: Vec<String> =
-        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].iter().map(|s| s.to_string()).chain((0..45).map(|i| format!("w{i}"))).collect();
+    let vocab: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain((0..45).map(|i| format!("w{i}")))
+        .collect();
     let tokenizer = TitleTokenizer::from_vocab(vocab, model_config.text_max_len).unwrap();
     let classes: Vec<String> = (0..model_config.num_classes).map(|c| format!("tag {c}")).collect();
     let provenance = checkpoint::Provenance {
@@ -260,7 +284,8 @@ fn export_command_writes_a_self_describing_file() {
     };
     checkpoint::save(&ckpt_dir, &vs, &config, &tokenizer, &classes, &provenance).unwrap();
     let out = dir.path().join("model.onnx");
-    mvt_trainer::export::run(&ExportArgs { checkpoint: ckpt_dir.clone(), out: out.clone(), threshold: Some(0.3) }).unwrap();
+    mvt_trainer::export::run(&ExportArgs { checkpoint: ckpt_dir.clone(), out: out.clone(), threshold: Some(0.3) })
+        .unwrap();
 
     let meta = read_model_metadata(&out).unwrap();
     assert_eq!(meta.classes, classes);
