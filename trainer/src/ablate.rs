@@ -104,25 +104,12 @@ pub fn run(args: &AblateArgs) -> Result<Vec<RowResult>> {
     for row in &ROWS {
         let started = Instant::now();
         let mut train_args = TrainArgs {
-            config: args.config.clone(),
-            data: args.data.clone(),
-            out: args.out.join(row.dir),
             encoder: args.encoder.clone(),
             device: args.device,
             seed: args.seed,
             epochs: args.epochs,
-            resume: None,
-            init: None,
-            pool_mode: None,
-            no_rgb: false,
-            no_audio: false,
-            no_text: false,
-            title_drop_rate: None,
-            finetune_encoder: false,
-            freeze_encoder: false,
-            no_encoder_cache: false,
-            batch_size: None,
             threads: args.threads,
+            ..TrainArgs::new(args.config.clone(), args.data.clone(), args.out.join(row.dir))
         };
         (row.configure)(&mut train_args);
         println!("== {} ==", row.label);

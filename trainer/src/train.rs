@@ -131,6 +131,32 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
+    /// The command line's defaults for `config`, `data` and `out` (CPU, seed 0, one thread): the base that
+    /// programmatic runs (ablation rows, the cache benchmark, tests) change a few fields of.
+    pub fn new(config: PathBuf, data: PathBuf, out: PathBuf) -> TrainArgs {
+        TrainArgs {
+            config,
+            data,
+            out,
+            encoder: None,
+            device: DeviceChoice::Cpu,
+            seed: 0,
+            epochs: None,
+            resume: None,
+            init: None,
+            pool_mode: None,
+            no_rgb: false,
+            no_audio: false,
+            no_text: false,
+            title_drop_rate: None,
+            finetune_encoder: false,
+            freeze_encoder: false,
+            no_encoder_cache: false,
+            batch_size: None,
+            threads: 1,
+        }
+    }
+
     fn overrides_model(&self) -> bool {
         self.encoder.is_some()
             || self.pool_mode.is_some()
@@ -447,25 +473,17 @@ pub fn run_bench_cache(args: &BenchCacheArgs) -> Result<()> {
     let mut seconds = [0.0; 2];
     for (cached, slot) in [true, false].into_iter().zip(seconds.iter_mut()) {
         let run_args = TrainArgs {
-            config: args.config.clone(),
-            data: args.data.clone(),
-            out: args.out.join(if cached { "cached" } else { "uncached" }),
             encoder: Some(args.encoder.clone()),
             device: args.device,
-            seed: 0,
             epochs: Some(args.epochs),
-            resume: None,
-            init: None,
-            pool_mode: None,
-            no_rgb: false,
-            no_audio: false,
-            no_text: false,
-            title_drop_rate: None,
-            finetune_encoder: false,
             freeze_encoder: true,
             no_encoder_cache: !cached,
-            batch_size: None,
             threads: args.threads,
+            ..TrainArgs::new(
+                args.config.clone(),
+                args.data.clone(),
+                args.out.join(if cached { "cached" } else { "uncached" }),
+            )
         };
         let started = Instant::now();
         let summary = run(&run_args)?;

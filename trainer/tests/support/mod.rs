@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use mvt_trainer::train::{DeviceChoice, TrainArgs};
+use mvt_trainer::train::TrainArgs;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mvt-train");
 pub const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -29,24 +29,8 @@ pub fn mvt_train(args: &[&str]) -> Output {
 /// Training on the tiny dataset with conf/tiny.txt, on the CPU, seed 5, into `out`.
 pub fn train_args(out: &Path, epochs: usize) -> TrainArgs {
     TrainArgs {
-        config: Path::new(WORKSPACE).join("conf/tiny.txt"),
-        data: tiny_data().to_path_buf(),
-        out: out.to_path_buf(),
-        encoder: None,
-        device: DeviceChoice::Cpu,
         seed: 5,
         epochs: Some(epochs),
-        resume: None,
-        init: None,
-        pool_mode: None,
-        no_rgb: false,
-        no_audio: false,
-        no_text: false,
-        title_drop_rate: None,
-        finetune_encoder: false,
-        freeze_encoder: false,
-        no_encoder_cache: false,
-        batch_size: None,
-        threads: 1,
+        ..TrainArgs::new(Path::new(WORKSPACE).join("conf/tiny.txt"), tiny_data().to_path_buf(), out.to_path_buf())
     }
 }
