@@ -1,23 +1,22 @@
 //! The restricted unpickler against pickles written by real Python + numpy (tests/support/make_pickles.py,
 //! run at test time with the project's venv), Python 2 style files, code-running pickles, and broken input.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use mvt::pickle::{load, read_feature_file, NdArray, PickleError, Value};
 use serde_json::{json, Value as Json};
 
+#[path = "support/venv.rs"]
+mod venv;
+
 /// The cases written once per test binary: (folder, case names).
 fn cases() -> &'static (tempfile::TempDir, Vec<String>) {
     static CASES: OnceLock<(tempfile::TempDir, Vec<String>)> = OnceLock::new();
     CASES.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let python = root.join(".venv/bin/python");
-        assert!(python.exists(), "{} missing: run `make setup`", python.display());
         let dir = tempfile::tempdir().unwrap();
-        let status = Command::new(&python)
-            .arg(root.join("tests/support/make_pickles.py"))
+        let status = venv::python()
+            .arg(venv::workspace().join("tests/support/make_pickles.py"))
             .arg(dir.path())
             .status()
             .expect("run make_pickles.py");

