@@ -19,11 +19,11 @@ use std::sync::Arc;
 
 use ndarray::ArrayView2;
 
-use crate::dataset::Dataset;
-use crate::error::{MvtError, MvtStatus};
-use crate::infer::load_videos;
-use crate::predict::{inference_json, Model, Options, Prediction, Tag, VideoInput};
-use crate::runtime::Device;
+use mvt_formats::dataset::Dataset;
+use mvt_runtime::error::{MvtError, MvtStatus};
+use mvt_runtime::tag_dataset::load_videos;
+use mvt_runtime::predict::{inference_json, Model, Options, Prediction, Tag, VideoInput};
+use mvt_runtime::onnxruntime::Device;
 
 /// The ABI version of this header; `mvt_abi_version()` returns the library's. They must be equal: a library with a
 /// different ABI version may lay out the structs differently.

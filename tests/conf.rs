@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use mvt::conf::{parse_literal, ConfError, ConfFile, Literal};
-use mvt::config::{Config, InferConfig, LossType, ModelConfig, PoolMode, TextEncoder, TrainConfig};
+use mvt_formats::conf_txt::{parse_literal, ConfError, ConfFile, Literal};
+use mvt_formats::config::{Config, InferConfig, LossType, ModelConfig, PoolMode, TextEncoder, TrainConfig};
 
 fn shipped() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/conf.txt")).unwrap()

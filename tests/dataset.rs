@@ -1,13 +1,11 @@
-//! The original dataset layout: class.txt, split-file rules (one test each), feature files, the report and
-//! the `mvt dataset` command.
+//! The original dataset layout: class.txt, split-file rules (one test each), feature files, the report (the
+//! `mvt dataset` command is tested with the CLI).
 
 use std::path::Path;
-use std::process::Command;
 
-use mvt::dataset::{
-    feature_path, load_split, pad_empty_audio, read_classes, DatasetError, LoadOptions, SkipReason, EMPTY_AUDIO_FRAMES,
-};
-use mvt::pickle::{write_feature_file, FeatureFile};
+use mvt_formats::dataset::{feature_path, load_split, read_classes, DatasetError, LoadOptions, SkipReason};
+use mvt_formats::feature_file::{pad_empty_audio, EMPTY_AUDIO_FRAMES};
+use mvt_test_support::layout::{self, matrix};
 use ndarray::Array2;
 
 const RGB_DIM: usize = 6;
@@ -18,34 +16,16 @@ fn opts() -> LoadOptions {
     LoadOptions { rgb_dim: RGB_DIM, audio_dim: AUDIO_DIM, keep_unlabeled: false }
 }
 
-/// A feature matrix whose values identify the file (`seed`) and the position.
-fn matrix(rows: usize, cols: usize, seed: f32) -> Array2<f32> {
-    Array2::from_shape_fn((rows, cols), |(r, c)| seed + r as f32 * 0.5 - c as f32 * 0.25)
+/// A data folder with class.txt, `train.txt` = `split`, and a 4-frame feature file for every stem given.
+fn data_dir(split: &str, stems: &[&str]) -> tempfile::TempDir {
+    layout::data_dir(CLASSES, split, stems, RGB_DIM, AUDIO_DIM)
 }
 
 fn write_features(dir: &Path, stem: &str, frames: usize, segments: usize, seed: f32) {
-    let file = FeatureFile {
-        video: format!("{stem}.mp4"),
-        rgb: matrix(frames, RGB_DIM, seed),
-        audio: matrix(segments, AUDIO_DIM, -seed),
-        labels: vec![0],
-    };
-    std::fs::create_dir_all(dir.join("feature_files")).unwrap();
-    std::fs::write(dir.join("feature_files").join(format!("{stem}.pkl")), write_feature_file(&file)).unwrap();
+    layout::write_features(dir, stem, frames, segments, seed, RGB_DIM, AUDIO_DIM)
 }
 
-/// A data folder with class.txt, `train.txt` = `split`, and a 4-frame feature file for every stem given.
-fn data_dir(split: &str, stems: &[&str]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("class.txt"), CLASSES).unwrap();
-    std::fs::write(dir.path().join("train.txt"), split).unwrap();
-    for (i, stem) in stems.iter().enumerate() {
-        write_features(dir.path(), stem, 4, 2, i as f32);
-    }
-    dir
-}
-
-fn names(videos: &[mvt::dataset::Video]) -> Vec<&str> {
+fn names(videos: &[mvt_formats::dataset::Video]) -> Vec<&str> {
     videos.iter().map(|v| v.name.as_str()).collect()
 }
 
@@ -241,37 +221,4 @@ fn summary_counts_lengths_labels_and_skips() {
     ] {
         assert!(text.contains(expected), "{expected:?} not in:\n{text}");
     }
-}
-
-#[test]
-fn mvt_dataset_prints_both_splits() {
-    let dir = data_dir("a.mp4\tt\t游戏-射击\n", &["a", "b"]);
-    std::fs::write(dir.path().join("val.txt"), "b.mp4\tt\t拍人-萌娃\nzzz.mp4\tt\t拍人-萌娃\n").unwrap();
-    let conf = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/conf.txt")).unwrap();
-    let conf = conf.replace("feature_dims = [[2048], [128], [5, 50, 1]]", "feature_dims = [[6], [3], [5, 50, 1]]");
-    std::fs::write(dir.path().join("conf.txt"), conf).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_mvt"))
-        .args(["dataset", "--data"])
-        .arg(dir.path())
-        .arg("--config")
-        .arg(dir.path().join("conf.txt"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("train.txt: 1 videos from 1 rows (0 skipped)"), "{stdout}");
-    assert!(stdout.contains("val.txt: 1 videos from 2 rows (1 skipped)"), "{stdout}");
-    assert!(stdout.contains("line 2 zzz.mp4: missing feature file"), "{stdout}");
-
-    // the shipped conf says 2048-d: a clear error, non-zero exit
-    let out = Command::new(env!("CARGO_BIN_EXE_mvt"))
-        .args(["dataset", "--data"])
-        .arg(dir.path())
-        .arg("--config")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/conf.txt"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(stderr.contains("image features are 6-d but the configuration says 2048"), "{stderr}");
 }

@@ -1,16 +1,15 @@
 //! The library on a stand-in model file (tests/fixture): the Rust API's arithmetic plumbing, padding, chunking,
 //! threads and every input error, and the C ABI's pointer handling, options versioning, accessors and codes.
 
-mod fixture;
-
 use std::ffi::{c_char, CStr, CString};
 use std::path::Path;
 use std::ptr;
 
-use mvt::error::{MvtError, MvtStatus};
+use mvt_runtime::error::{MvtError, MvtStatus};
 use mvt::ffi::*;
-use mvt::predict::{inference_json, python_float_repr, Model, Options, VideoInput};
-use mvt::runtime::{Device, Provider};
+use mvt_runtime::predict::{inference_json, python_float_repr, Model, Options, VideoInput};
+use mvt_runtime::onnxruntime::{Device, Provider};
+use mvt_test_support::fixture;
 use ndarray::Array2;
 
 /// A deterministic video: `frames` rows of `dim` values from `seed`.
@@ -106,7 +105,7 @@ fn chunking_and_batching_give_the_results_of_single_calls() {
         assert!(close(&single.probabilities, &all[i].probabilities), "video {i}");
         assert!(close(&single.rgb_attention, &all[i].rgb_attention), "video {i}");
         assert!(close(&single.audio_attention, &all[i].audio_attention), "video {i}");
-        let indices = |p: &mvt::predict::Prediction| p.tags.iter().map(|t| t.index).collect::<Vec<_>>();
+        let indices = |p: &mvt_runtime::predict::Prediction| p.tags.iter().map(|t| t.index).collect::<Vec<_>>();
         assert_eq!(indices(single), indices(&all[i]), "video {i}");
     }
     assert!(chunked.predict(&[]).unwrap().is_empty());
@@ -489,4 +488,52 @@ fn errors_convert_to_distinct_codes() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique, (1..=14).collect::<Vec<_>>());
+}
+
+#[test]
+fn the_c_dataset_reader_feeds_mvt_predict_the_same_videos() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = fixture::write_model(dir.path());
+    fixture::write_dataset(dir.path());
+    let c = |s: &str| CString::new(s).unwrap();
+    let mut model = std::ptr::null_mut();
+    assert_eq!(mvt_load(c(model_path.to_str().unwrap()).as_ptr(), std::ptr::null(), &mut model), MvtStatus::MvtOk);
+    let mut dataset = std::ptr::null_mut();
+    let data = c(dir.path().to_str().unwrap());
+    assert_eq!(
+        mvt_dataset_open(model, data.as_ptr(), c("missing.txt").as_ptr(), &mut dataset),
+        MvtStatus::MvtErrDataset
+    );
+    assert!(dataset.is_null());
+    assert_eq!(mvt_dataset_open(model, data.as_ptr(), c("val.txt").as_ptr(), &mut dataset), MvtStatus::MvtOk);
+    let count = mvt_dataset_count(dataset);
+    assert_eq!(count, 4);
+    let mut videos = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..count {
+        let mut video = std::mem::MaybeUninit::<MvtVideo>::zeroed();
+        let mut id = std::ptr::null();
+        assert_eq!(mvt_dataset_video(dataset, i, video.as_mut_ptr(), &mut id), MvtStatus::MvtOk);
+        videos.push(unsafe { video.assume_init() });
+        ids.push(id);
+    }
+    assert_eq!(unsafe { CStr::from_ptr(ids[2]) }.to_str().unwrap(), "c3.mp4");
+    assert_eq!(
+        mvt_dataset_video(dataset, count, videos.as_mut_ptr(), std::ptr::null_mut()),
+        MvtStatus::MvtErrInvalidArgument
+    );
+    let mut result = std::ptr::null_mut();
+    assert_eq!(mvt_predict(model, videos.as_ptr(), count, &mut result), MvtStatus::MvtOk);
+    let json = mvt_result_json(result, ids.as_ptr());
+    let text = unsafe { CStr::from_ptr(json) }.to_str().unwrap().to_owned();
+
+    let rust_model = Model::load(&model_path, &Options::default()).unwrap();
+    let rust_dataset = mvt_runtime::tag_dataset::load_videos(&rust_model, dir.path(), "val.txt").unwrap();
+    let predictions = mvt_runtime::tag_dataset::predict_dataset(&rust_model, &rust_dataset, |_, _| {}).unwrap();
+    let names = rust_dataset.videos.iter().map(|v| v.name.as_str());
+    assert_eq!(text, inference_json(names.zip(predictions.iter().map(|p| p.labels_in_class_order()))));
+    mvt_string_free(json);
+    mvt_result_free(result);
+    mvt_dataset_free(dataset);
+    mvt_free(model);
 }

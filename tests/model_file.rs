@@ -1,11 +1,11 @@
 //! The model-file schema: metadata round trip, every rejection, and the ONNX header reader.
 
-use mvt::config::{LossType, ModelConfig, PoolMode, TextEncoder};
-use mvt::model_file::{
+use mvt_formats::config::{LossType, ModelConfig, PoolMode, TextEncoder};
+use mvt_formats::model_file::{
     input_signature, keys, model_metadata_from_bytes, output_signature, read_model_metadata, ModelFileError,
     ModelMetadata, Provenance,
 };
-use mvt::onnx::{GraphProto, ModelHeader, ModelProto, StringStringEntryProto, IR_VERSION};
+use mvt_formats::onnx::{GraphProto, ModelHeader, ModelProto, StringStringEntryProto, IR_VERSION};
 
 fn config() -> ModelConfig {
     ModelConfig {

@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use mvt::pickle::{load, read_feature_file, NdArray, PickleError, Value};
+use mvt_formats::feature_file::read_feature_file;
+use mvt_formats::pickle::{load, NdArray, PickleError, Value};
 use serde_json::{json, Value as Json};
 
-#[path = "support/venv.rs"]
-mod venv;
+use mvt_test_support::venv;
 
 /// The cases written once per test binary: (folder, case names).
 fn cases() -> &'static (tempfile::TempDir, Vec<String>) {

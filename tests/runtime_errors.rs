@@ -1,13 +1,13 @@
 //! A missing, foreign or too old libonnxruntime fails the load with its own code and a message naming the file.
 //! Its own test binary: no test here may load a working ONNX Runtime (one per process, first load wins).
 
-mod fixture;
+use mvt_test_support::fixture;
 
 use std::path::Path;
 use std::process::Command;
 
-use mvt::error::MvtStatus;
-use mvt::predict::{Model, Options};
+use mvt_runtime::error::MvtStatus;
+use mvt_runtime::predict::{Model, Options};
 
 /// A shared library that looks like ONNX Runtime 1.10 to the version probe (`OrtGetApiBase` and a version string).
 fn fake_old_onnxruntime(dir: &Path) -> std::path::PathBuf {

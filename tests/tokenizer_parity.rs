@@ -5,10 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use mvt::tokenizer::TitleTokenizer;
+use mvt_formats::tokenizer::TitleTokenizer;
 
-#[path = "support/venv.rs"]
-mod venv;
+use mvt_test_support::venv;
 
 const MAX_LEN: usize = 50;
 /// [UNK] in both vocabularies (BERT's layout: [PAD] 0, [UNK] 100, [CLS] 101, [SEP] 102).

@@ -5,8 +5,8 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let loaded = mvt::pickle::load(data);
-    let feature_file = mvt::pickle::read_feature_file(data);
+    let loaded = mvt_formats::pickle::load(data);
+    let feature_file = mvt_formats::feature_file::read_feature_file(data);
     // A feature file is a pickle: it cannot load when the pickle does not.
     assert!(loaded.is_ok() || feature_file.is_err());
 });

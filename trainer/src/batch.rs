@@ -2,7 +2,7 @@
 //! their real lengths, and `[CLS] tokens [SEP]` ids padded with the tokenizer's pad id plus a 0/1 mask.
 
 use anyhow::{bail, Result};
-use mvt::dataset::Video;
+use mvt_formats::dataset::Video;
 use ndarray::Array2;
 use tch::{Device, Kind, Tensor};
 

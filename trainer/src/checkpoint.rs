@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use mvt::config::Config;
-use mvt::tokenizer::TitleTokenizer;
+use mvt_formats::config::Config;
+use mvt_formats::tokenizer::TitleTokenizer;
 use serde::{Deserialize, Serialize};
 use tch::nn;
 

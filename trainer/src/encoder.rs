@@ -8,8 +8,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use anyhow::{bail, ensure, Context, Result};
-use mvt::config::{EncoderConfig, TextEncoder};
-use mvt::tokenizer::TitleTokenizer;
+use mvt_formats::config::{EncoderConfig, TextEncoder};
+use mvt_formats::tokenizer::TitleTokenizer;
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 

@@ -6,10 +6,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use mvt::config::LossType;
-use mvt::dataset::{load_split, Dataset, LoadOptions, Video};
-use mvt::predict::{Model, Options};
-use mvt::tokenizer::TitleTokenizer;
+use mvt_formats::config::LossType;
+use mvt_formats::dataset::{load_split, Dataset, LoadOptions, Video};
+use mvt_runtime::predict::{Model, Options};
+use mvt_formats::tokenizer::TitleTokenizer;
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind};
@@ -166,7 +166,7 @@ pub fn tokenize(tokenizer: &TitleTokenizer, videos: &[Video], blank: bool) -> Re
 }
 
 /// Reads `{split}.txt` of `data` with the widths the model expects.
-pub fn load_data(data: &Path, split: &str, config: &mvt::config::ModelConfig) -> Result<Dataset> {
+pub fn load_data(data: &Path, split: &str, config: &mvt_formats::config::ModelConfig) -> Result<Dataset> {
     let file = format!("{split}.txt");
     let dataset = load_split(data, &file, &LoadOptions::for_training(config))
         .with_context(|| format!("loading {}", data.join(&file).display()))?;
@@ -235,9 +235,9 @@ fn score_checkpoint(args: &EvalArgs) -> Result<ScoredSplit> {
 /// from the file's metadata); the loss is computed from the probabilities.
 fn score_model_file(args: &EvalArgs) -> Result<ScoredSplit> {
     let device = match args.device {
-        DeviceChoice::Auto => mvt::runtime::Device::Auto { device_id: 0 },
-        DeviceChoice::Cpu => mvt::runtime::Device::Cpu,
-        DeviceChoice::Cuda => mvt::runtime::Device::Cuda { device_id: 0 },
+        DeviceChoice::Auto => mvt_runtime::onnxruntime::Device::Auto { device_id: 0 },
+        DeviceChoice::Cpu => mvt_runtime::onnxruntime::Device::Cpu,
+        DeviceChoice::Cuda => mvt_runtime::onnxruntime::Device::Cuda { device_id: 0 },
     };
     let options = Options { device, sessions: 1, intra_threads: args.threads, ..Options::default() };
     let model = Model::load(&args.checkpoint, &options)?;
@@ -249,7 +249,7 @@ fn score_model_file(args: &EvalArgs) -> Result<ScoredSplit> {
     if args.no_titles {
         data.videos.iter_mut().for_each(|v| v.title.clear());
     }
-    let predictions = mvt::infer::predict_dataset(&model, &data, |_, _| {})?;
+    let predictions = mvt_runtime::tag_dataset::predict_dataset(&model, &data, |_, _| {})?;
     let classes = model.classes().len();
     let probs = Array2::from_shape_vec(
         (predictions.len(), classes),

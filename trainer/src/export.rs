@@ -1,6 +1,6 @@
 //! `mvt-train export`: one self-describing ONNX file from a checkpoint, computing exactly docs/model.md.
 //!
-//! The graph is written directly from the trained weights with the prost messages of `mvt::onnx` (tch has no
+//! The graph is written directly from the trained weights with the prost messages of `mvt_formats::onnx` (tch has no
 //! ONNX exporter and no Python is involved). It targets ONNX IR 8 / opset 17 so that old onnxruntime releases
 //! load it. Choices made for speed, all exact rewrites of the definition:
 //! - the text-guided attention FC `[seq_t ; text] W^T` is split into `seq W_seq^T` (one MatMul over [B, T, 2H])
@@ -14,13 +14,13 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use anyhow::{ensure, Context, Result};
-use mvt::config::{Config, EncoderConfig, LossType, ModelConfig, PoolMode, TextEncoder};
-use mvt::model_file::{input_signature, output_signature, ModelMetadata, Provenance};
-use mvt::onnx::{
+use mvt_formats::config::{Config, EncoderConfig, LossType, ModelConfig, PoolMode, TextEncoder};
+use mvt_formats::model_file::{input_signature, output_signature, ModelMetadata, Provenance};
+use mvt_formats::onnx::{
     AttributeProto, DataType, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
     TensorProto, IR_VERSION, OPSET_VERSION,
 };
-use mvt::tokenizer::TitleTokenizer;
+use mvt_formats::tokenizer::TitleTokenizer;
 use tch::{nn, Kind, Tensor};
 
 use crate::checkpoint;

@@ -2,7 +2,7 @@
 use clap::{Parser, Subcommand};
 use mvt_trainer::{ablate, evaluate, export, train};
 
-mod synth;
+use mvt_synth as synth;
 
 #[derive(Parser)]
 #[command(name = "mvt-train", version, about = "Train and export the AttentionLstmErnie video tagger")]

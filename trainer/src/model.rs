@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use anyhow::{bail, Result};
-use mvt::config::{LossType, ModelConfig, PoolMode};
+use mvt_formats::config::{LossType, ModelConfig, PoolMode};
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 

@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use mvt::config::{Config, PoolMode, TextEncoder};
-use mvt::dataset::Video;
-use mvt::tokenizer::{build_vocab, TitleTokenizer};
+use mvt_formats::config::{Config, PoolMode, TextEncoder};
+use mvt_formats::dataset::Video;
+use mvt_formats::tokenizer::{build_vocab, TitleTokenizer};
 use ndarray::Array2;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -225,7 +225,7 @@ fn fresh_model_setup(args: &TrainArgs, config: &mut Config, train: &[Video]) -> 
 }
 
 /// Learning rate of 1-based `epoch`: x `decay_gamma` after each of `decay_epochs` completed epochs.
-pub fn learning_rate(config: &mvt::config::TrainConfig, epoch: usize) -> f64 {
+pub fn learning_rate(config: &mvt_formats::config::TrainConfig, epoch: usize) -> f64 {
     let decays = config.decay_epochs.iter().filter(|&&boundary| boundary < epoch).count();
     config.learning_rate * config.decay_gamma.powi(decays as i32)
 }

@@ -6,13 +6,12 @@
 
 use std::path::Path;
 
-use mvt::config::{EncoderConfig, TextEncoder};
-use mvt::tokenizer::TitleTokenizer;
+use mvt_formats::config::{EncoderConfig, TextEncoder};
+use mvt_formats::tokenizer::TitleTokenizer;
 use mvt_trainer::encoder::{load_pretrained_config, load_pretrained_weights, TextEncoderModule};
 use tch::{nn, Device, Kind, Tensor};
 
-#[path = "../../tests/support/venv.rs"]
-mod venv;
+use mvt_test_support::venv;
 
 const MAX_LEN: usize = 50;
 const ACTIVATIONS: [&str; 3] = ["gelu", "relu", "gelu_new"];

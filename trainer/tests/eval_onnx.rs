@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use mvt::config::{Config, LossType, TextEncoder};
+use mvt_formats::config::{Config, LossType, TextEncoder};
 use mvt_trainer::evaluate::loss_from_probs;
 use mvt_trainer::model::FusionModel;
 use ndarray::Array2;

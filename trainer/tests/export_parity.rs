@@ -2,10 +2,10 @@
 //! attention outputs) for every variant the trainer supports, on batches with lengths 1..300, empty titles and
 //! mixed lengths; `mvt-train export` writes a file whose metadata reads back.
 
-use mvt::config::{Config, EncoderConfig, InferConfig, LossType, ModelConfig, PoolMode, TextEncoder, TrainConfig};
-use mvt::model_file::{read_model_metadata, ModelMetadata, Provenance};
-use mvt::runtime::Device as OrtDevice;
-use mvt::tokenizer::TitleTokenizer;
+use mvt_formats::config::{Config, EncoderConfig, InferConfig, LossType, ModelConfig, PoolMode, TextEncoder, TrainConfig};
+use mvt_formats::model_file::{read_model_metadata, ModelMetadata, Provenance};
+use mvt_runtime::onnxruntime::Device as OrtDevice;
+use mvt_formats::tokenizer::TitleTokenizer;
 use mvt_trainer::batch::Batch;
 use mvt_trainer::checkpoint;
 use mvt_trainer::export::{build_graph, model_proto, ExportArgs, Weights};
@@ -121,7 +121,7 @@ fn ints(t: &Tensor) -> Vec<i64> {
 
 /// probs, rgb_attention and audio_attention from ONNX Runtime for `model` (the file's bytes).
 fn run_onnx(model: &[u8], batch: &Batch) -> [Vec<f32>; 3] {
-    let runtime = mvt::runtime::runtime(None).expect("ONNX Runtime loads (the .venv's onnxruntime)");
+    let runtime = mvt_runtime::onnxruntime::runtime(None).expect("ONNX Runtime loads (the .venv's onnxruntime)");
     let (mut session, _) =
         runtime.session(model, OrtDevice::Cpu, 1, &PrepackedWeights::new()).expect("ORT accepts the model");
     let f32_input = |t: &Tensor| OrtTensor::from_array((t.size(), values(t))).unwrap();

@@ -1,8 +1,8 @@
 //! The fusion model's padding invariance: a video's outputs alone equal its outputs inside a batch of longer
 //! videos (and longer titles), for both pooling modes and both text encoders; attention is exactly 0 on padding.
 
-use mvt::config::{EncoderConfig, LossType, ModelConfig, PoolMode, TextEncoder};
-use mvt::dataset::Video;
+use mvt_formats::config::{EncoderConfig, LossType, ModelConfig, PoolMode, TextEncoder};
+use mvt_formats::dataset::Video;
 use mvt_trainer::batch::Batch;
 use mvt_trainer::model::{FusionModel, Output};
 use ndarray::Array2;

@@ -1,19 +1,18 @@
 //! `mvt-train synth`: determinism, the layout and format of what it writes, the benchmark's documented
 //! properties, and that real Python (pickle + numpy, the project's venv) loads its feature files, and those of
-//! `mvt::pickle::write_feature_file`, with exactly the values our reader reads.
+//! `mvt_formats::feature_file::write_feature_file`, with exactly the values our reader reads.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mvt::dataset::{load_split, LoadOptions};
-use mvt::pickle::{read_feature_file, write_feature_file, FeatureFile};
+use mvt_formats::dataset::{load_split, LoadOptions};
+use mvt_formats::feature_file::{read_feature_file, write_feature_file, FeatureFile};
 use ndarray::Array2;
 use serde_json::Value as Json;
 
-#[path = "../../tests/support/venv.rs"]
-mod venv;
+use mvt_test_support::venv;
 
 fn mvt_train(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mvt-train")).args(args).output().expect("run mvt-train")

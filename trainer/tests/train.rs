@@ -8,8 +8,7 @@ use mvt_trainer::checkpoint;
 use mvt_trainer::train::{self, PoolArg, TrainSummary};
 
 mod support;
-#[path = "../../tests/support/venv.rs"]
-mod venv;
+use mvt_test_support::venv;
 use support::{mvt_train, tiny_data, train_args};
 
 /// libtorch's global RNG is shared by the test threads: one training at a time keeps runs reproducible.
@@ -134,7 +133,7 @@ fn training_with_the_real_pretrained_encoder_frozen_runs_end_to_end() {
     assert!(best_hit(&summary) > 0.3, "Hit@1 {}", best_hit(&summary));
     let ckpt = checkpoint::load(dir.path()).unwrap();
     assert!(ckpt.config.model.ernie_freeze);
-    assert!(matches!(ckpt.config.model.text_encoder, mvt::config::TextEncoder::Pretrained(_)));
+    assert!(matches!(ckpt.config.model.text_encoder, mvt_formats::config::TextEncoder::Pretrained(_)));
     // The frozen encoder's weights are the pretrained ones, unchanged by training.
     let trained = tch::Tensor::read_safetensors(ckpt.dir.join(checkpoint::WEIGHTS)).unwrap();
     let pretrained = tch::Tensor::read_safetensors(venv::minilm_dir().join("model.safetensors")).unwrap();

@@ -1,82 +1,61 @@
-//! Writes a [`FeatureFile`] as the pickle numpy itself would write at protocol 3 (`pickle.dump(d, f, 3)`).
+//! A pickle writer for plain data and float32 numpy arrays, byte for byte what Python and numpy write at protocol 3
+//! (`pickle.dump(d, f, 3)`).
 //!
 //! Protocol 3 is the oldest with a raw-bytes opcode, so the array data goes in as-is (protocol 2 would need
 //! `_codecs.encode` round trips). Arrays refer to `numpy.core.multiarray._reconstruct`, which numpy 1.x defines
 //! and numpy 2.x still resolves without a warning, so both load these files. No memo is written: nothing is
 //! shared, and the unpickler does not need one.
 
-use super::FeatureFile;
 use ndarray::Array2;
 
 // Opcodes used (names as in CPython's pickletools).
-const PROTO: u8 = 0x80;
-const STOP: u8 = b'.';
-const MARK: u8 = b'(';
-const EMPTY_DICT: u8 = b'}';
-const SETITEMS: u8 = b'u';
-const EMPTY_LIST: u8 = b']';
-const APPENDS: u8 = b'e';
-const TUPLE: u8 = b't';
-const TUPLE1: u8 = 0x85;
-const TUPLE2: u8 = 0x86;
-const TUPLE3: u8 = 0x87;
-const GLOBAL: u8 = b'c';
-const REDUCE: u8 = b'R';
-const BUILD: u8 = b'b';
-const NONE: u8 = b'N';
-const NEWTRUE: u8 = 0x88;
-const NEWFALSE: u8 = 0x89;
-const BININT1: u8 = b'K';
-const BININT2: u8 = b'M';
-const BININT: u8 = b'J';
-const LONG1: u8 = 0x8a;
-const BINUNICODE: u8 = b'X';
-const SHORT_BINBYTES: u8 = b'C';
-const BINBYTES: u8 = b'B';
+pub const PROTO: u8 = 0x80;
+pub const STOP: u8 = b'.';
+pub const MARK: u8 = b'(';
+pub const EMPTY_DICT: u8 = b'}';
+pub const SETITEMS: u8 = b'u';
+pub const EMPTY_LIST: u8 = b']';
+pub const APPENDS: u8 = b'e';
+pub const TUPLE: u8 = b't';
+pub const TUPLE1: u8 = 0x85;
+pub const TUPLE2: u8 = 0x86;
+pub const TUPLE3: u8 = 0x87;
+pub const GLOBAL: u8 = b'c';
+pub const REDUCE: u8 = b'R';
+pub const BUILD: u8 = b'b';
+pub const NONE: u8 = b'N';
+pub const NEWTRUE: u8 = 0x88;
+pub const NEWFALSE: u8 = 0x89;
+pub const BININT1: u8 = b'K';
+pub const BININT2: u8 = b'M';
+pub const BININT: u8 = b'J';
+pub const LONG1: u8 = 0x8a;
+pub const BINUNICODE: u8 = b'X';
+pub const SHORT_BINBYTES: u8 = b'C';
+pub const BINBYTES: u8 = b'B';
 
 /// The pickle protocol written.
 pub const WRITE_PROTOCOL: u8 = 3;
 
-/// Serializes `f` as `{'video': str, 'feature': {'image_pkl': float32 ndarray, 'audio_pkl': float32 ndarray},
-/// 'label': [int, ...]}`, keys in the original's order.
-///
-/// # Panics
-/// If a string or an array's data exceeds 4 GiB, which protocol 3 cannot express.
-pub fn write_feature_file(f: &FeatureFile) -> Vec<u8> {
-    let data_bytes = 4 * (f.rgb.len() + f.audio.len());
-    let mut w = Writer(Vec::with_capacity(data_bytes + 512));
-    w.op(PROTO);
-    w.op(WRITE_PROTOCOL);
-    w.op(EMPTY_DICT);
-    w.op(MARK);
-    w.str("video");
-    w.str(&f.video);
-    w.str("feature");
-    w.op(EMPTY_DICT);
-    w.op(MARK);
-    w.str("image_pkl");
-    w.f32_array(&f.rgb);
-    w.str("audio_pkl");
-    w.f32_array(&f.audio);
-    w.op(SETITEMS);
-    w.str("label");
-    w.op(EMPTY_LIST);
-    if !f.labels.is_empty() {
-        w.op(MARK);
-        for &label in &f.labels {
-            w.int(label);
-        }
-        w.op(APPENDS);
-    }
-    w.op(SETITEMS);
-    w.op(STOP);
-    w.0
-}
-
-struct Writer(Vec<u8>);
+/// Appends opcodes and values to a buffer; [`Writer::finish`] returns the pickle.
+pub struct Writer(Vec<u8>);
 
 impl Writer {
-    fn op(&mut self, byte: u8) {
+    /// An empty pickle of `capacity` bytes reserved, its protocol header written.
+    pub fn new(capacity: usize) -> Writer {
+        let mut w = Writer(Vec::with_capacity(capacity));
+        w.op(PROTO);
+        w.op(WRITE_PROTOCOL);
+        w
+    }
+
+    /// Ends the pickle (STOP) and returns its bytes.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.op(STOP);
+        self.0
+    }
+
+    pub fn op(&mut self, byte: u8) {
         self.0.push(byte);
     }
 
@@ -85,7 +64,7 @@ impl Writer {
         self.0.extend_from_slice(&len.to_le_bytes());
     }
 
-    fn str(&mut self, s: &str) {
+    pub fn str(&mut self, s: &str) {
         self.op(BINUNICODE);
         self.len_u32(s.len());
         self.0.extend_from_slice(s.as_bytes());
@@ -111,7 +90,7 @@ impl Writer {
     }
 
     /// The smallest integer opcode that holds `v`, as pickle itself chooses.
-    fn int(&mut self, v: i64) {
+    pub fn int(&mut self, v: i64) {
         if let Ok(v) = u8::try_from(v) {
             self.op(BININT1);
             self.op(v);
@@ -130,7 +109,7 @@ impl Writer {
 
     /// `numpy.core.multiarray._reconstruct(ndarray, (0,), b'b')` then `__setstate__((1, shape, dtype('<f4'),
     /// False, data))`: exactly what `ndarray.__reduce__` produces, data in C order, little-endian.
-    fn f32_array(&mut self, a: &Array2<f32>) {
+    pub fn f32_array(&mut self, a: &Array2<f32>) {
         self.global("numpy.core.multiarray", "_reconstruct");
         self.global("numpy", "ndarray");
         self.int(0);

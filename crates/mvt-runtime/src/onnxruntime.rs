@@ -238,8 +238,9 @@ fn candidates(requested: Option<&Path>) -> Result<Vec<(PathBuf, &'static str)>, 
         found.extend(onnxruntime_files(&dir).into_iter().map(|p| (p, "next to libmvt")));
         searched.push(dir);
     }
-    let venv_lib = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/lib");
-    if let Ok(entries) = std::fs::read_dir(&venv_lib) {
+    // This crate sits two folders below the checkout's root, where `make setup` puts the .venv.
+    let venv_lib = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/lib"));
+    if let Ok(entries) = std::fs::read_dir(venv_lib) {
         let mut pythons: Vec<PathBuf> = entries
             .flatten()
             .filter(|e| e.file_name().to_string_lossy().starts_with("python3."))
@@ -251,7 +252,7 @@ fn candidates(requested: Option<&Path>) -> Result<Vec<(PathBuf, &'static str)>, 
             searched.push(dir);
         }
     } else {
-        searched.push(venv_lib);
+        searched.push(venv_lib.to_path_buf());
     }
     if found.is_empty() {
         let searched = searched.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");

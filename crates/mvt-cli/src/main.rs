@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use mvt::config::Config;
-use mvt::dataset::{load_split, LoadOptions};
+use mvt_formats::config::Config;
+use mvt_formats::dataset::{load_split, LoadOptions};
 
 #[derive(Parser)]
 #[command(name = "mvt", version, about = "Native multimodal short-video tagging")]
@@ -94,7 +94,7 @@ struct InferArgs {
 }
 
 fn infer(args: &InferArgs) -> anyhow::Result<()> {
-    use mvt::predict::{inference_json, Model, Options};
+    use mvt_runtime::predict::{inference_json, Model, Options};
     let options = Options {
         threshold: args.threshold,
         batch_size: args.batch_size,
@@ -102,7 +102,7 @@ fn infer(args: &InferArgs) -> anyhow::Result<()> {
         ..Options::default()
     };
     let model = Model::load(&args.model, &options)?;
-    let dataset = mvt::infer::load_videos(&model, &args.data, &args.list)?;
+    let dataset = mvt_runtime::tag_dataset::load_videos(&model, &args.data, &args.list)?;
     for skipped in &dataset.report.skipped {
         eprintln!("warning: {} line {} ({}): {}", args.list, skipped.line, skipped.name, skipped.reason);
     }
@@ -110,7 +110,7 @@ fn infer(args: &InferArgs) -> anyhow::Result<()> {
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} videos, {per_sec}, eta {eta}")
             .expect("the progress template is valid"),
     );
-    let predictions = mvt::infer::predict_dataset(&model, &dataset, |done, _| bar.set_position(done as u64))?;
+    let predictions = mvt_runtime::tag_dataset::predict_dataset(&model, &dataset, |done, _| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     let labels =
         predictions
@@ -129,8 +129,8 @@ fn infer(args: &InferArgs) -> anyhow::Result<()> {
 }
 
 fn info(path: &std::path::Path) -> anyhow::Result<()> {
-    let meta = mvt::model_file::read_model_metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    let tokenizer = mvt::tokenizer::TitleTokenizer::from_json(&meta.tokenizer_json)?;
+    let meta = mvt_formats::model_file::read_model_metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    let tokenizer = mvt_formats::tokenizer::TitleTokenizer::from_json(&meta.tokenizer_json)?;
     println!("model file: {}", path.display());
     println!("classes: {}", meta.classes.len());
     for (index, name) in meta.classes.iter().enumerate() {

@@ -14,9 +14,9 @@ use ort::session::Session;
 use ort::value::Tensor;
 
 use crate::error::MvtError;
-use crate::model_file::{read_model_metadata, ModelFileError, ModelMetadata};
-use crate::runtime::{runtime, Device, Provider, Runtime};
-use crate::tokenizer::TitleTokenizer;
+use mvt_formats::model_file::{read_model_metadata, ModelFileError, ModelMetadata};
+use crate::onnxruntime::{runtime, Device, Provider, Runtime};
+use mvt_formats::tokenizer::TitleTokenizer;
 
 /// How to load and run a model. `Options::default()` suits a CPU service.
 #[derive(Clone, Debug)]

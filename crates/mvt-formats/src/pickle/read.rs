@@ -16,9 +16,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use ndarray::{Array2, ArrayD, Dimension, Ix2, IxDyn, ShapeBuilder};
+use ndarray::{ArrayD, Dimension, IxDyn, ShapeBuilder};
 
-use super::FeatureFile;
 
 /// Why a pickle was not loaded. `pos` is the byte offset of the opcode being executed.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -76,7 +75,7 @@ impl Value {
     }
 
     /// Removes and returns the value under a string key of a dict (the last one, as [`Value::get`]).
-    fn take(&mut self, key: &str) -> Option<Value> {
+    pub fn take(&mut self, key: &str) -> Option<Value> {
         match self {
             Value::Dict(entries) => {
                 let index = entries.iter().rposition(|(k, _)| k.is_key(key))?;
@@ -213,45 +212,6 @@ pub fn load(bytes: &[u8]) -> Result<Value, PickleError> {
     let mut machine = Machine::new(bytes);
     let root = machine.run()?;
     machine.materialize(root, 0)
-}
-
-/// Reads one original feature file: `{'video': str, 'feature': {'image_pkl': [T1, D1], 'audio_pkl': [T2, D2]},
-/// 'label': [int, ...]}`. Arrays of any numeric dtype become float32; an empty 1-D array means 0 rows.
-/// `video` and `label` are informational (the split file is the truth), so a missing or non-integer `label`
-/// gives no labels and a missing `video` an empty name.
-pub fn read_feature_file(bytes: &[u8]) -> Result<FeatureFile, PickleError> {
-    let mut root = load(bytes)?;
-    if !matches!(root, Value::Dict(_)) {
-        return Err(PickleError::NotFeatureFile(format!("the top level is a {}, not a dict", root.type_name())));
-    }
-    let video = match root.take("video") {
-        Some(Value::Str(s)) => s,
-        Some(Value::Bytes(b)) => String::from_utf8_lossy(&b).into_owned(),
-        _ => String::new(),
-    };
-    let mut feature = root.take("feature").ok_or_else(|| PickleError::NotFeatureFile("no 'feature' key".into()))?;
-    let rgb = feature_matrix(&mut feature, "image_pkl")?;
-    let audio = feature_matrix(&mut feature, "audio_pkl")?;
-    let labels = match root.take("label") {
-        Some(Value::List(items)) | Some(Value::Tuple(items)) => {
-            items.iter().map(|v| if let Value::Int(i) = v { Some(*i) } else { None }).collect::<Option<Vec<_>>>()
-        }
-        _ => None,
-    }
-    .unwrap_or_default();
-    Ok(FeatureFile { video, rgb, audio, labels })
-}
-
-fn feature_matrix(feature: &mut Value, key: &str) -> Result<Array2<f32>, PickleError> {
-    let found = feature.take(key).ok_or_else(|| PickleError::NotFeatureFile(format!("'feature' has no '{key}'")))?;
-    let Value::Array(array) = found else {
-        return Err(PickleError::NotFeatureFile(format!("'{key}' is a {}, not a numpy array", found.type_name())));
-    };
-    match *array.shape() {
-        [0] => Ok(Array2::zeros((0, 0))),
-        [_, _] => Ok(array.into_f32().into_dimensionality::<Ix2>().expect("checked 2-D")),
-        ref shape => Err(PickleError::NotFeatureFile(format!("'{key}' has shape {shape:?}, expected [frames, dim]"))),
-    }
 }
 
 /// Nested containers deeper than this are refused (feature files nest 3 levels).

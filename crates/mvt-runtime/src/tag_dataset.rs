@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::dataset::{load_split, Dataset, LoadOptions};
+use mvt_formats::dataset::{load_split, Dataset, LoadOptions};
 use crate::error::MvtError;
 use crate::predict::{Model, Prediction, VideoInput};
 

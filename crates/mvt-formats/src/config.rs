@@ -1,6 +1,6 @@
 //! The typed configuration shared by the trainer, the exported model file and the library.
 //!
-//! `conf/conf.txt` (the original's INI file, read unchanged by [`crate::conf`]) maps onto [`Config`]; the
+//! `conf/conf.txt` (the original's INI file, read unchanged by `conf_txt`) maps onto [`Config`]; the
 //! resolved [`ModelConfig`] travels inside every checkpoint and every exported model file as JSON.
 
 use serde::{Deserialize, Serialize};

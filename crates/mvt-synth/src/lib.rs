@@ -10,7 +10,7 @@
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::{Args, ValueEnum};
-use mvt::pickle::{write_feature_file, FeatureFile};
+use mvt_formats::feature_file::{write_feature_file, FeatureFile};
 use ndarray::Array2;
 use rand::distr::weighted::WeightedIndex;
 use rand::rngs::StdRng;
@@ -357,7 +357,7 @@ pub fn run(args: &SynthArgs) -> Result<()> {
 
     let class_txt: String = world.names.iter().map(|n| format!("{n}\n")).collect();
     fs::write(args.out.join("class.txt"), class_txt).context("writing class.txt")?;
-    let features_dir = args.out.join("feature_files");
+    let features_dir = args.out.join(mvt_formats::dataset::FEATURE_DIR);
     fs::create_dir(&features_dir).with_context(|| format!("creating {}", features_dir.display()))?;
 
     let mut stats =
@@ -481,7 +481,7 @@ fn write_split(
             labels: latent.labels.iter().map(|&l| l as i64).collect(),
         };
         let bytes = write_feature_file(&file);
-        let path = out.join("feature_files").join(format!("{name}.pkl"));
+        let path = out.join(mvt_formats::dataset::FEATURE_DIR).join(format!("{name}.pkl"));
         fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
 
         let label_names: Vec<&str> = latent.labels.iter().map(|&l| world.names[l].as_str()).collect();

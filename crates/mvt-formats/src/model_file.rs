@@ -15,8 +15,6 @@ use crate::onnx::{DataType, Dim, GraphSignature, ModelHeader, OnnxError, ValueIn
 
 /// The file-format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
-/// Zero rows that replace a video's missing audio features (the original's rule).
-pub const EMPTY_AUDIO_FRAMES: usize = 10;
 
 /// The `metadata_props` keys.
 pub mod keys {
@@ -100,7 +98,7 @@ impl ModelMetadata {
             text_max_len: model_config.text_max_len,
             rgb_dim: model_config.rgb_dim,
             audio_dim: model_config.audio_dim,
-            empty_audio_frames: EMPTY_AUDIO_FRAMES,
+            empty_audio_frames: crate::feature_file::EMPTY_AUDIO_FRAMES,
             classes,
             threshold,
             tokenizer_json,

@@ -17,10 +17,7 @@ use std::path::{Path, PathBuf};
 use ndarray::Array2;
 
 use crate::config::ModelConfig;
-use crate::pickle::read_feature_file;
-
-/// Rows of zeros that replace an empty audio track (the original's `np.zeros((10, 128))`).
-pub const EMPTY_AUDIO_FRAMES: usize = 10;
+use crate::feature_file::{pad_empty_audio, read_feature_file, EMPTY_AUDIO_FRAMES};
 
 /// Folder of the feature files inside a data directory.
 pub const FEATURE_DIR: &str = "feature_files";
@@ -214,15 +211,6 @@ pub fn feature_path(data_dir: &Path, name: &str) -> PathBuf {
     let file = name.rsplit('/').next().unwrap_or(name);
     let stem = file.split('.').next().unwrap_or(file);
     data_dir.join(FEATURE_DIR).join(format!("{stem}.pkl"))
-}
-
-/// Replaces an empty audio track by [`EMPTY_AUDIO_FRAMES`] zero rows of `audio_dim` (the original's rule).
-pub fn pad_empty_audio(audio: Array2<f32>, audio_dim: usize) -> Array2<f32> {
-    if audio.nrows() == 0 {
-        Array2::zeros((EMPTY_AUDIO_FRAMES, audio_dim))
-    } else {
-        audio
-    }
 }
 
 /// A split-file row that passed the text rules and waits for its features.
