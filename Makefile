@@ -17,7 +17,7 @@ export MVT_BIN_DIR := $(BIN)
 export MVT_BUILD_DIR := $(BUILD)
 export MVT_OLDEST_ORT_PYTHON := $(ROOT)/.venv-ort-oldest/bin/python
 
-.PHONY: setup build test test-rust test-python test-cpp demo fixtures header clean
+.PHONY: setup build lint test test-rust test-python test-cpp demo fixtures header clean
 
 setup: $(VENV)/.installed $(ROOT)/.venv-ort-oldest/.installed
 	@command -v cmake >/dev/null || { apt-get update -q && apt-get install -y -q cmake; }
@@ -43,6 +43,13 @@ fixtures: build
 	$(BIN)/mvt-train train --config conf/tiny.txt --data $(BUILD)/tiny --out $(BUILD)/tiny-train --epochs 8 --seed 1 --device cpu
 	$(BIN)/mvt-train export --checkpoint $(BUILD)/tiny-train/best --out $(BUILD)/tiny.onnx
 
+# Style and layout: rustfmt, clippy with every warning an error, and the layout rules (no import circles, no
+# hand-written Rust file over 700 lines: scripts/check_layout.py).
+lint: setup
+	cargo fmt --all --check
+	cargo clippy --release --workspace --all-targets --locked -- -D warnings
+	$(PY) scripts/check_layout.py
+
 test-rust: build
 	cargo test --release --workspace --locked
 
@@ -55,7 +62,7 @@ test-cpp: fixtures
 	ctest --test-dir $(BUILD)/cpp_demo --output-on-failure
 
 # test-cpp first: the Python parity test runs the C++ demo binary it builds.
-test: test-rust test-cpp test-python
+test: lint test-rust test-cpp test-python
 
 # The main job end to end on the `small` benchmark: data -> train -> evaluate -> export -> CLI, C++ and Python
 # inference. conf/small_cpu.txt sizes the original recipe for a 2-core CPU (a few minutes of training).

@@ -1,4 +1,4 @@
-// mvt_demo: tag videos with libmvt from C++.
+// mvt_demo: tag videos with libmvt from C++ (through include/mvt.hpp, the RAII wrapper of the C API).
 //
 // Loads an mvt model file, reads the videos of a list file from a dataset in the original layout (class.txt,
 // val.txt, feature_files/*.pkl) through libmvt's dataset reader, tags them in one mvt_predict call, prints each
@@ -7,30 +7,20 @@
 //
 //   mvt_demo --model model.onnx --data DIR [--list val.txt] [--out output.json] [--probs probs.json]
 //            [--threshold T] [--top-k K]
-#include <mvt.h>
+#include <mvt.hpp>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace {
 
-// Owning handles: every mvt object is freed exactly once, also when an exception unwinds.
-struct ModelDeleter { void operator()(mvt_model* m) const { mvt_free(m); } };
-struct DatasetDeleter { void operator()(mvt_dataset* d) const { mvt_dataset_free(d); } };
-struct ResultDeleter { void operator()(mvt_result* r) const { mvt_result_free(r); } };
-struct StringDeleter { void operator()(char* s) const { mvt_string_free(s); } };
-
-void check(mvt_status status, const char* what) {
-    if (status != MVT_OK) {
-        throw std::runtime_error(std::string(what) + " failed (status " + std::to_string(status) + "): " + mvt_last_error());
-    }
-}
+// Ownership is mvt.hpp's: mvt::Model, mvt::Dataset, mvt::Result and mvt::String free their C object exactly once,
+// also when an exception unwinds; a failed call throws mvt::Error (status + mvt_last_error()).
 
 struct Args {
     std::string model, data, list = "val.txt", out, probs;
@@ -76,59 +66,42 @@ std::string quoted(const char* text) {
 }
 
 int run(const Args& args) {
-    if (mvt_abi_version() != MVT_ABI_VERSION) throw std::runtime_error("libmvt ABI differs from mvt.h");
-    mvt_options options;
-    check(mvt_default_options(&options, sizeof options), "mvt_default_options");
+    if (!mvt::abi_compatible()) throw std::runtime_error("libmvt ABI differs from mvt.h");
+    mvt::Options options;
     options.threshold = args.threshold;
     options.top_k = args.top_k;
 
-    mvt_model* raw_model = nullptr;
-    check(mvt_load(args.model.c_str(), &options, &raw_model), "mvt_load");
-    std::unique_ptr<mvt_model, ModelDeleter> model(raw_model);
-    mvt_info info;
-    info.struct_size = sizeof info;
-    check(mvt_model_info(model.get(), &info), "mvt_model_info");
-    std::printf("libmvt %s, ONNX Runtime %s (%s), %zu classes, threshold %g\n", mvt_version(), info.ort_version,
-                info.ort_library, info.num_classes, info.threshold);
+    const mvt::Model model(args.model, options);
+    const mvt::Info info = model.info();
+    std::printf("libmvt %s, ONNX Runtime %s (%s), %zu classes, threshold %g\n", mvt::version(),
+                info.ort_version.c_str(), info.ort_library.c_str(), info.num_classes, info.threshold);
 
-    mvt_dataset* raw_dataset = nullptr;
-    check(mvt_dataset_open(model.get(), args.data.c_str(), args.list.c_str(), &raw_dataset), "mvt_dataset_open");
-    std::unique_ptr<mvt_dataset, DatasetDeleter> dataset(raw_dataset);
-    size_t count = mvt_dataset_count(dataset.get());
-    std::vector<mvt_video> videos(count);
-    std::vector<const char*> ids(count);
-    for (size_t i = 0; i < count; ++i) check(mvt_dataset_video(dataset.get(), i, &videos[i], &ids[i]), "mvt_dataset_video");
+    const mvt::Dataset dataset(model, args.data, args.list);
+    const std::vector<mvt_video> videos = dataset.videos();
+    const std::vector<const char*> ids = dataset.ids();
+    const size_t count = videos.size();
 
-    mvt_result* raw_result = nullptr;
-    check(mvt_predict(model.get(), videos.data(), videos.size(), &raw_result), "mvt_predict");
-    std::unique_ptr<mvt_result, ResultDeleter> result(raw_result);
-
+    const mvt::Result result = model.predict(videos);
     for (size_t i = 0; i < count; ++i) {
-        size_t n = 0;
-        const mvt_tag* tags = mvt_result_tags(result.get(), i, &n);
+        const mvt::View<mvt_tag> tags = result.tags(i);
         std::printf("%s:", ids[i]);
-        for (size_t k = 0; k < n; ++k) std::printf(" %s (%.3f)", tags[k].name, tags[k].score);
-        if (n == 0) std::printf(" (no tag >= %g)", info.threshold);
+        for (const mvt_tag& tag : tags) std::printf(" %s (%.3f)", tag.name, tag.score);
+        if (tags.empty()) std::printf(" (no tag >= %g)", info.threshold);
         if (args.top_k > 0) {
-            const mvt_tag* best = mvt_result_top_k(result.get(), i, &n);
-            std::printf("  | top %zu:", n);
-            for (size_t k = 0; k < n; ++k) std::printf(" %s (%.3f)", best[k].name, best[k].score);
+            const mvt::View<mvt_tag> best = result.top_k(i);
+            std::printf("  | top %zu:", best.size());
+            for (const mvt_tag& tag : best) std::printf(" %s (%.3f)", tag.name, tag.score);
         }
         std::printf("\n");
     }
-    if (!args.out.empty()) {
-        std::unique_ptr<char, StringDeleter> json(mvt_result_json(result.get(), ids.data()));
-        if (!json) throw std::runtime_error(std::string("mvt_result_json failed: ") + mvt_last_error());
-        write_file(args.out, json.get());
-    }
+    if (!args.out.empty()) write_file(args.out, result.json(ids).str());
     if (!args.probs.empty()) {
         // {"video id": [p0, p1, ...], ...} with every float printed exactly (9 significant digits round-trip f32).
         std::string text = "{";
         for (size_t i = 0; i < count; ++i) {
-            size_t n = 0;
-            const float* probs = mvt_result_probabilities(result.get(), i, &n);
+            const mvt::View<float> probs = result.probabilities(i);
             text += (i ? ",\n" : "\n") + quoted(ids[i]) + ": [";
-            for (size_t k = 0; k < n; ++k) {
+            for (size_t k = 0; k < probs.size(); ++k) {
                 char buf[32];
                 std::snprintf(buf, sizeof buf, "%s%.9g", k ? ", " : "", static_cast<double>(probs[k]));
                 text += buf;
@@ -137,7 +110,7 @@ int run(const Args& args) {
         }
         write_file(args.probs, text + "\n}\n");
     }
-    std::printf("tagged %zu videos on %s\n", count, info.provider);
+    std::printf("tagged %zu videos on %s\n", count, info.provider.c_str());
     return 0;
 }
 
@@ -146,6 +119,9 @@ int run(const Args& args) {
 int main(int argc, char** argv) {
     try {
         return run(parse(argc, argv));
+    } catch (const mvt::Error& e) {
+        std::fprintf(stderr, "mvt_demo: %s (status %d)\n", e.what(), e.status());
+        return 1;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "mvt_demo: %s\n", e.what());
         return 1;

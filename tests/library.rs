@@ -5,10 +5,16 @@ use std::ffi::{c_char, CStr, CString};
 use std::path::Path;
 use std::ptr;
 
+use mvt::dataset::*;
+use mvt::guard::mvt_last_error;
+use mvt::model::*;
+use mvt::options::*;
+use mvt::result::*;
+use mvt::{mvt_abi_version, mvt_version, MVT_ABI_VERSION};
 use mvt_runtime::error::{MvtError, MvtStatus};
-use mvt::ffi::*;
-use mvt_runtime::predict::{inference_json, python_float_repr, Model, Options, VideoInput};
 use mvt_runtime::onnxruntime::{Device, Provider};
+use mvt_runtime::output_json::{inference_json, python_float_repr};
+use mvt_runtime::predict::{Model, Options, VideoInput};
 use mvt_test_support::fixture;
 use ndarray::Array2;
 
@@ -256,7 +262,7 @@ fn inference_json_is_the_originals_format() {
     }
 }
 
-// ---- The C ABI ----
+// ---- The C ABI (exports taking pointers are `unsafe fn`s: their `# Safety` is the header's contract) ----
 
 fn last_error() -> String {
     unsafe { CStr::from_ptr(mvt_last_error()) }.to_string_lossy().into_owned()
@@ -265,13 +271,16 @@ fn last_error() -> String {
 fn c_load(path: &Path, options: Option<&MvtOptions>) -> (MvtStatus, *mut MvtModel) {
     let path = CString::new(path.to_str().unwrap()).unwrap();
     let mut model = ptr::null_mut();
-    let status = mvt_load(path.as_ptr(), options.map_or(ptr::null(), |o| o as *const _), &mut model);
+    let status = unsafe { mvt_load(path.as_ptr(), options.map_or(ptr::null(), |o| o as *const _), &mut model) };
     (status, model)
 }
 
 fn default_options() -> MvtOptions {
     let mut options = std::mem::MaybeUninit::<MvtOptions>::zeroed();
-    assert_eq!(mvt_default_options(options.as_mut_ptr(), std::mem::size_of::<MvtOptions>()), MvtStatus::MvtOk);
+    assert_eq!(
+        unsafe { mvt_default_options(options.as_mut_ptr(), std::mem::size_of::<MvtOptions>()) },
+        MvtStatus::MvtOk
+    );
     unsafe { options.assume_init() }
 }
 
@@ -301,24 +310,24 @@ fn c_abi_round_trip_matches_the_rust_api() {
 
     let mut info = std::mem::MaybeUninit::<MvtModelInfo>::zeroed();
     unsafe { (*info.as_mut_ptr()).struct_size = std::mem::size_of::<MvtModelInfo>() };
-    assert_eq!(mvt_model_info(model, info.as_mut_ptr()), MvtStatus::MvtOk);
+    assert_eq!(unsafe { mvt_model_info(model, info.as_mut_ptr()) }, MvtStatus::MvtOk);
     let info = unsafe { info.assume_init() };
     assert_eq!((info.num_classes, info.rgb_dim, info.audio_dim, info.text_max_len), (3, 6, 4, 8));
     assert_eq!(unsafe { CStr::from_ptr(info.provider) }.to_str().unwrap(), "cpu");
     assert!(unsafe { CStr::from_ptr(info.ort_version) }.to_str().unwrap().starts_with("1."));
     assert_eq!(unsafe { CStr::from_ptr(mvt_class_name(model, 1)) }.to_str().unwrap(), "拍人-萌娃");
-    assert!(mvt_class_name(model, 3).is_null());
+    assert!(unsafe { mvt_class_name(model, 3) }.is_null());
     assert!(last_error().contains("class index 3 out of range"));
 
     let title = "游戏 cat";
     let (mut ids, mut count) = ([0i64; 8], 0usize);
     assert_eq!(
-        mvt_tokenize(model, title.as_ptr().cast(), title.len(), ids.as_mut_ptr(), 8, &mut count),
+        unsafe { mvt_tokenize(model, title.as_ptr().cast(), title.len(), ids.as_mut_ptr(), 8, &mut count) },
         MvtStatus::MvtOk
     );
     assert_eq!(ids[..count], fixture::tokenizer().encode(title).unwrap()[..]);
     assert_eq!(
-        mvt_tokenize(model, title.as_ptr().cast(), title.len(), ids.as_mut_ptr(), 2, &mut count),
+        unsafe { mvt_tokenize(model, title.as_ptr().cast(), title.len(), ids.as_mut_ptr(), 2, &mut count) },
         MvtStatus::MvtErrInvalidArgument
     );
     assert_eq!(count, 5);
@@ -327,19 +336,19 @@ fn c_abi_round_trip_matches_the_rust_api() {
     let c_videos: Vec<MvtVideo> = videos.iter().map(c_video).collect();
     let mut result = ptr::null_mut();
     assert_eq!(
-        mvt_predict(model, c_videos.as_ptr(), c_videos.len(), &mut result),
+        unsafe { mvt_predict(model, c_videos.as_ptr(), c_videos.len(), &mut result) },
         MvtStatus::MvtOk,
         "{}",
         last_error()
     );
     let rust =
         Model::load(&path, &Options { top_k: 2, ..Options::default() }).unwrap().predict(&inputs(&videos)).unwrap();
-    assert_eq!(mvt_result_count(result), videos.len());
+    assert_eq!(unsafe { mvt_result_count(result) }, videos.len());
     for (i, expected) in rust.iter().enumerate() {
         let mut n = 0;
-        let probs = mvt_result_probabilities(result, i, &mut n);
+        let probs = unsafe { mvt_result_probabilities(result, i, &mut n) };
         assert_eq!(unsafe { std::slice::from_raw_parts(probs, n) }, expected.probabilities.as_slice());
-        let tags = mvt_result_tags(result, i, &mut n);
+        let tags = unsafe { mvt_result_tags(result, i, &mut n) };
         let tags = unsafe { std::slice::from_raw_parts(tags, n) };
         assert_eq!(tags.len(), expected.tags.len());
         for (c, r) in tags.iter().zip(&expected.tags) {
@@ -348,33 +357,33 @@ fn c_abi_round_trip_matches_the_rust_api() {
                 (r.name.as_str(), r.index, r.score)
             );
         }
-        let top = mvt_result_top_k(result, i, &mut n);
+        let top = unsafe { mvt_result_top_k(result, i, &mut n) };
         assert!(!top.is_null());
         assert_eq!(n, 2);
-        let attention = mvt_result_rgb_attention(result, i, &mut n);
+        let attention = unsafe { mvt_result_rgb_attention(result, i, &mut n) };
         assert_eq!(unsafe { std::slice::from_raw_parts(attention, n) }, expected.rgb_attention.as_slice());
-        let attention = mvt_result_audio_attention(result, i, &mut n);
+        let attention = unsafe { mvt_result_audio_attention(result, i, &mut n) };
         assert_eq!(unsafe { std::slice::from_raw_parts(attention, n) }, expected.audio_attention.as_slice());
     }
     let mut n = 7;
-    assert!(mvt_result_probabilities(result, videos.len(), &mut n).is_null());
+    assert!(unsafe { mvt_result_probabilities(result, videos.len(), &mut n) }.is_null());
     assert_eq!(n, 0);
     assert!(last_error().contains("out of range"));
 
     let ids: Vec<CString> = (0..videos.len()).map(|i| CString::new(format!("video-{i}.mp4")).unwrap()).collect();
     let id_ptrs: Vec<*const c_char> = ids.iter().map(|s| s.as_ptr()).collect();
-    let json = mvt_result_json(result, id_ptrs.as_ptr());
+    let json = unsafe { mvt_result_json(result, id_ptrs.as_ptr()) };
     let text = unsafe { CStr::from_ptr(json) }.to_str().unwrap().to_owned();
-    mvt_string_free(json);
+    unsafe { mvt_string_free(json) };
     let id_strings: Vec<String> = ids.iter().map(|s| s.to_str().unwrap().to_owned()).collect();
     assert_eq!(
         text,
         inference_json(id_strings.iter().map(String::as_str).zip(rust.iter().map(|p| p.labels_in_class_order())))
     );
     // The result outlives the model.
-    mvt_free(model);
-    assert_eq!(mvt_result_count(result), videos.len());
-    mvt_result_free(result);
+    unsafe { mvt_free(model) };
+    assert_eq!(unsafe { mvt_result_count(result) }, videos.len());
+    unsafe { mvt_result_free(result) };
 }
 
 #[test]
@@ -383,10 +392,10 @@ fn c_abi_rejects_bad_pointers_options_and_inputs_with_codes() {
     let path = fixture::write_model(dir.path());
     let c_path = CString::new(path.to_str().unwrap()).unwrap();
     let mut model = ptr::null_mut();
-    assert_eq!(mvt_load(ptr::null(), ptr::null(), &mut model), MvtStatus::MvtErrNullPointer);
+    assert_eq!(unsafe { mvt_load(ptr::null(), ptr::null(), &mut model) }, MvtStatus::MvtErrNullPointer);
     assert!(last_error().contains("model_path is NULL"));
-    assert_eq!(mvt_load(c_path.as_ptr(), ptr::null(), ptr::null_mut()), MvtStatus::MvtErrNullPointer);
-    assert_eq!(mvt_default_options(ptr::null_mut(), 80), MvtStatus::MvtErrNullPointer);
+    assert_eq!(unsafe { mvt_load(c_path.as_ptr(), ptr::null(), ptr::null_mut()) }, MvtStatus::MvtErrNullPointer);
+    assert_eq!(unsafe { mvt_default_options(ptr::null_mut(), 80) }, MvtStatus::MvtErrNullPointer);
 
     // Options from an older header (only the fields up to `device_id`) get defaults for the rest.
     let mut old = default_options();
@@ -394,7 +403,7 @@ fn c_abi_rejects_bad_pointers_options_and_inputs_with_codes() {
     old.sessions = 0; // past struct_size: must be ignored
     let (status, model) = c_load(&path, Some(&old));
     assert_eq!(status, MvtStatus::MvtOk, "{}", last_error());
-    mvt_free(model);
+    unsafe { mvt_free(model) };
     let mut too_big = default_options();
     too_big.struct_size += 8;
     assert_eq!(c_load(&path, Some(&too_big)).0, MvtStatus::MvtErrInvalidArgument);
@@ -417,9 +426,9 @@ fn c_abi_rejects_bad_pointers_options_and_inputs_with_codes() {
         let mut c_videos: Vec<MvtVideo> = videos.iter().map(c_video).collect();
         mutate(&mut c_videos[1]);
         let mut result = ptr::null_mut();
-        let status = mvt_predict(model, c_videos.as_ptr(), c_videos.len(), &mut result);
+        let status = unsafe { mvt_predict(model, c_videos.as_ptr(), c_videos.len(), &mut result) };
         assert!(result.is_null() == (status != MvtStatus::MvtOk));
-        mvt_result_free(result);
+        unsafe { mvt_result_free(result) };
         status
     };
     assert_eq!(predict(&|_| {}), MvtStatus::MvtOk);
@@ -448,19 +457,21 @@ fn c_abi_rejects_bad_pointers_options_and_inputs_with_codes() {
     );
 
     let mut result = ptr::null_mut();
-    assert_eq!(mvt_predict(ptr::null(), ptr::null(), 0, &mut result), MvtStatus::MvtErrNullPointer);
-    assert_eq!(mvt_predict(model, ptr::null(), 2, &mut result), MvtStatus::MvtErrNullPointer);
-    assert_eq!(mvt_predict(model, ptr::null(), 0, &mut result), MvtStatus::MvtOk);
-    assert_eq!(mvt_result_count(result), 0);
-    mvt_result_free(result);
-    assert_eq!(mvt_result_count(ptr::null()), 0);
-    assert!(mvt_result_tags(ptr::null(), 0, ptr::null_mut()).is_null());
-    assert!(mvt_result_json(ptr::null(), ptr::null()).is_null());
-    assert_eq!(mvt_model_info(model, ptr::null_mut()), MvtStatus::MvtErrNullPointer);
-    mvt_free(model);
-    mvt_free(ptr::null_mut());
-    mvt_result_free(ptr::null_mut());
-    mvt_string_free(ptr::null_mut());
+    assert_eq!(unsafe { mvt_predict(ptr::null(), ptr::null(), 0, &mut result) }, MvtStatus::MvtErrNullPointer);
+    assert_eq!(unsafe { mvt_predict(model, ptr::null(), 2, &mut result) }, MvtStatus::MvtErrNullPointer);
+    assert_eq!(unsafe { mvt_predict(model, ptr::null(), 0, &mut result) }, MvtStatus::MvtOk);
+    assert_eq!(unsafe { mvt_result_count(result) }, 0);
+    unsafe { mvt_result_free(result) };
+    assert_eq!(unsafe { mvt_result_count(ptr::null()) }, 0);
+    assert!(unsafe { mvt_result_tags(ptr::null(), 0, ptr::null_mut()) }.is_null());
+    assert!(unsafe { mvt_result_json(ptr::null(), ptr::null()) }.is_null());
+    assert_eq!(unsafe { mvt_model_info(model, ptr::null_mut()) }, MvtStatus::MvtErrNullPointer);
+    unsafe {
+        mvt_free(model);
+        mvt_free(ptr::null_mut());
+        mvt_result_free(ptr::null_mut());
+        mvt_string_free(ptr::null_mut());
+    }
 }
 
 #[test]
@@ -497,34 +508,40 @@ fn the_c_dataset_reader_feeds_mvt_predict_the_same_videos() {
     fixture::write_dataset(dir.path());
     let c = |s: &str| CString::new(s).unwrap();
     let mut model = std::ptr::null_mut();
-    assert_eq!(mvt_load(c(model_path.to_str().unwrap()).as_ptr(), std::ptr::null(), &mut model), MvtStatus::MvtOk);
+    assert_eq!(
+        unsafe { mvt_load(c(model_path.to_str().unwrap()).as_ptr(), std::ptr::null(), &mut model) },
+        MvtStatus::MvtOk
+    );
     let mut dataset = std::ptr::null_mut();
     let data = c(dir.path().to_str().unwrap());
     assert_eq!(
-        mvt_dataset_open(model, data.as_ptr(), c("missing.txt").as_ptr(), &mut dataset),
+        unsafe { mvt_dataset_open(model, data.as_ptr(), c("missing.txt").as_ptr(), &mut dataset) },
         MvtStatus::MvtErrDataset
     );
     assert!(dataset.is_null());
-    assert_eq!(mvt_dataset_open(model, data.as_ptr(), c("val.txt").as_ptr(), &mut dataset), MvtStatus::MvtOk);
-    let count = mvt_dataset_count(dataset);
+    assert_eq!(
+        unsafe { mvt_dataset_open(model, data.as_ptr(), c("val.txt").as_ptr(), &mut dataset) },
+        MvtStatus::MvtOk
+    );
+    let count = unsafe { mvt_dataset_count(dataset) };
     assert_eq!(count, 4);
     let mut videos = Vec::new();
     let mut ids = Vec::new();
     for i in 0..count {
         let mut video = std::mem::MaybeUninit::<MvtVideo>::zeroed();
         let mut id = std::ptr::null();
-        assert_eq!(mvt_dataset_video(dataset, i, video.as_mut_ptr(), &mut id), MvtStatus::MvtOk);
+        assert_eq!(unsafe { mvt_dataset_video(dataset, i, video.as_mut_ptr(), &mut id) }, MvtStatus::MvtOk);
         videos.push(unsafe { video.assume_init() });
         ids.push(id);
     }
     assert_eq!(unsafe { CStr::from_ptr(ids[2]) }.to_str().unwrap(), "c3.mp4");
     assert_eq!(
-        mvt_dataset_video(dataset, count, videos.as_mut_ptr(), std::ptr::null_mut()),
+        unsafe { mvt_dataset_video(dataset, count, videos.as_mut_ptr(), std::ptr::null_mut()) },
         MvtStatus::MvtErrInvalidArgument
     );
     let mut result = std::ptr::null_mut();
-    assert_eq!(mvt_predict(model, videos.as_ptr(), count, &mut result), MvtStatus::MvtOk);
-    let json = mvt_result_json(result, ids.as_ptr());
+    assert_eq!(unsafe { mvt_predict(model, videos.as_ptr(), count, &mut result) }, MvtStatus::MvtOk);
+    let json = unsafe { mvt_result_json(result, ids.as_ptr()) };
     let text = unsafe { CStr::from_ptr(json) }.to_str().unwrap().to_owned();
 
     let rust_model = Model::load(&model_path, &Options::default()).unwrap();
@@ -532,8 +549,10 @@ fn the_c_dataset_reader_feeds_mvt_predict_the_same_videos() {
     let predictions = mvt_runtime::tag_dataset::predict_dataset(&rust_model, &rust_dataset, |_, _| {}).unwrap();
     let names = rust_dataset.videos.iter().map(|v| v.name.as_str());
     assert_eq!(text, inference_json(names.zip(predictions.iter().map(|p| p.labels_in_class_order()))));
-    mvt_string_free(json);
-    mvt_result_free(result);
-    mvt_dataset_free(dataset);
-    mvt_free(model);
+    unsafe {
+        mvt_string_free(json);
+        mvt_result_free(result);
+        mvt_dataset_free(dataset);
+        mvt_free(model);
+    }
 }

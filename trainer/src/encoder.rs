@@ -13,7 +13,8 @@ use mvt_formats::tokenizer::TitleTokenizer;
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
-use crate::model::ENCODER_PREFIX;
+/// The VarStore prefix of the encoder's parameters (frozen ones are excluded from training).
+pub const ENCODER_PREFIX: &str = "text.encoder.";
 
 /// Initial scale of the trainable token embedding (tch's default is 1). RMSProp moves a weight by about the learning
 /// rate per step whatever its scale, so at scale 1 the rarely seen title tokens barely moved in a short run: on the

@@ -14,21 +14,18 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use anyhow::{ensure, Context, Result};
-use mvt_formats::config::{Config, EncoderConfig, LossType, ModelConfig, PoolMode, TextEncoder};
+use mvt_formats::config::{EncoderConfig, LossType, ModelConfig, PoolMode, TextEncoder};
 use mvt_formats::model_file::{input_signature, output_signature, ModelMetadata, Provenance};
 use mvt_formats::onnx::{
     AttributeProto, DataType, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
     TensorProto, IR_VERSION, OPSET_VERSION,
 };
-use mvt_formats::tokenizer::TitleTokenizer;
-use tch::{nn, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 use crate::checkpoint;
 use crate::encoder::Activation;
-use crate::model::FusionModel;
+use crate::model::{head_width, MASKED};
 
-/// What masked positions get before a max or a softmax (docs/model.md): far below any real score, yet finite.
-const MASKED: f32 = -1e9;
 /// BERT's additive attention-mask value for padding tokens.
 const BERT_MASK: f32 = -10000.0;
 
@@ -161,9 +158,7 @@ pub fn build_graph(config: &ModelConfig, weights: &Weights) -> Result<GraphProto
         let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
         g.op("head", "Concat", &parts, vec![AttributeProto::int("axis", 1)])
     };
-    let width = 2 * config.lstm_size_img * usize::from(config.use_rgb)
-        + 2 * config.lstm_size_audio * usize::from(config.use_audio)
-        + config.text_dim() * usize::from(config.use_text);
+    let width = head_width(config);
     let c = config.num_classes;
     let logits =
         g.linear("head", &head_in, &weights.get("head.weight", &[c, width])?, &weights.get("head.bias", &[c])?)?;
@@ -244,7 +239,7 @@ fn text_branch(g: &mut Graph, config: &ModelConfig, weights: &Weights) -> Result
     let valid = g.op("text", "Cast", &["text_mask"], vec![AttributeProto::int("to", DataType::Bool as i64)]);
     let axes23 = g.ints("const.axes23", &[2, 3]);
     let valid = g.op("text", "Unsqueeze", &[&valid, &axes23], vec![]); // [B, L, 1, 1]
-    let masked = g.scalar_f32("const.masked", MASKED);
+    let masked = g.scalar_f32("const.masked", MASKED as f32);
     let y = g.op("text", "Where", &[&valid, &y, &masked], vec![]);
     let y =
         g.op("text", "ReduceMax", &[&y], vec![AttributeProto::ints("axes", &[1]), AttributeProto::int("keepdims", 0)]);
@@ -263,7 +258,7 @@ fn bert(g: &mut Graph, c: &EncoderConfig, weights: &Weights, mask_f: &str) -> Re
     );
     let activation = Activation::from_hf_name(&c.hidden_act)?;
     let p = "text.encoder";
-    let (h, ff) = (c.hidden_size, c.intermediate_size);
+    let h = c.hidden_size;
     let heads = c.num_attention_heads as i64;
     let head_dim = (h / c.num_attention_heads) as i64;
     let eps = c.layer_norm_eps as f32;
@@ -298,33 +293,67 @@ fn bert(g: &mut Graph, c: &EncoderConfig, weights: &Weights, mask_f: &str) -> Re
     let hidden_dim = g.ints(&format!("{p}.const.hidden_dim"), &[h as i64]);
     let out_shape = g.op(p, "Concat", &[&batch_len, &hidden_dim], vec![AttributeProto::int("axis", 0)]);
     let thirds = g.ints(&format!("{p}.const.thirds"), &[1, 1, 1]);
-    let scale = 1.0 / (head_dim as f64).sqrt();
 
+    let layers = BertLayers {
+        hidden: h,
+        intermediate: c.intermediate_size,
+        eps,
+        activation,
+        scale: 1.0 / (head_dim as f64).sqrt(),
+        mask_bias,
+        rows,
+        qkv_shape,
+        thirds,
+    };
     for i in 0..c.num_hidden_layers {
-        let l = format!("{p}.encoder.layer.{i}");
+        x = layers.layer(g, weights, &format!("{p}.encoder.layer.{i}"), &x)?;
+    }
+    Ok(g.op(p, "Reshape", &[&x, &out_shape], vec![]))
+}
+
+/// What every BERT layer reads: its sizes and activation, and the graph values [`bert`] computes once for all.
+struct BertLayers {
+    hidden: usize,
+    intermediate: usize,
+    eps: f32,
+    activation: Activation,
+    /// 1/sqrt(d_head), folded into the query's weights.
+    scale: f64,
+    /// `[B, 1, 1, L]`: 0 on tokens, -10000 on padding.
+    mask_bias: String,
+    /// The shapes `[B * L, hidden]` and `[B, L, 3, heads, d]`, and the Split sizes `[1, 1, 1]`.
+    rows: String,
+    qkv_shape: String,
+    thirds: String,
+}
+
+impl BertLayers {
+    /// Adds the layer whose weights are named `{l}.*` on `x` `[B * L, hidden]`; returns its output, same shape.
+    fn layer(&self, g: &mut Graph, weights: &Weights, l: &str, x: &str) -> Result<String> {
+        let (h, ff, eps) = (self.hidden, self.intermediate, self.eps);
         let a = format!("{l}.attention.self");
         let lw = |name: &str, shape: &[usize]| weights.get(&format!("{l}.{name}"), shape);
         // Query, key and value in one projection; 1/sqrt(d) folded into the query's weights.
-        let q_w = lw("attention.self.query.weight", &[h, h])? * scale;
-        let q_b = lw("attention.self.query.bias", &[h])? * scale;
+        let q_w = lw("attention.self.query.weight", &[h, h])? * self.scale;
+        let q_b = lw("attention.self.query.bias", &[h])? * self.scale;
         let qkv_w = Tensor::cat(
             &[q_w, lw("attention.self.key.weight", &[h, h])?, lw("attention.self.value.weight", &[h, h])?],
             0,
         );
         let qkv_b =
             Tensor::cat(&[q_b, lw("attention.self.key.bias", &[h])?, lw("attention.self.value.bias", &[h])?], 0);
-        let qkv = g.linear(&format!("{a}.qkv"), &x, &qkv_w, &qkv_b)?; // [B * L, 3 * hidden]
-        let qkv = g.op(&a, "Reshape", &[&qkv, &qkv_shape], vec![]);
+        let qkv = g.linear(&format!("{a}.qkv"), x, &qkv_w, &qkv_b)?; // [B * L, 3 * hidden]
+        let qkv = g.op(&a, "Reshape", &[&qkv, &self.qkv_shape], vec![]);
         let qkv = g.op(&a, "Transpose", &[&qkv], vec![AttributeProto::ints("perm", &[2, 0, 3, 1, 4])]); // [3, B, heads, L, d]
         let names: Vec<String> = ["q", "k", "v"].iter().map(|s| g.fresh(&a, s)).collect();
-        g.node_n("Split", &[&qkv, &thirds], vec![AttributeProto::int("axis", 0)], &names); // each [1, B, heads, L, d]
+        g.node_n("Split", &[&qkv, &self.thirds], vec![AttributeProto::int("axis", 0)], &names); // each [1, B, heads, L, d]
         let k_t = g.op(&a, "Transpose", &[&names[1]], vec![AttributeProto::ints("perm", &[0, 1, 2, 4, 3])]);
         let scores = g.op(&a, "MatMul", &[&names[0], &k_t], vec![]);
-        let scores = g.op(&a, "Add", &[&scores, &mask_bias], vec![]);
+        let scores = g.op(&a, "Add", &[&scores, &self.mask_bias], vec![]);
         let probs = g.op(&a, "Softmax", &[&scores], vec![AttributeProto::int("axis", -1)]);
         let context = g.op(&a, "MatMul", &[&probs, &names[2]], vec![]); // [1, B, heads, L, d]
         let context = g.op(&a, "Transpose", &[&context], vec![AttributeProto::ints("perm", &[0, 1, 3, 2, 4])]);
-        let context = g.op(&a, "Reshape", &[&context, &rows], vec![]);
+        let context = g.op(&a, "Reshape", &[&context, &self.rows], vec![]);
         let o = format!("{l}.attention.output");
         let out = g.linear(
             &format!("{o}.dense"),
@@ -332,8 +361,8 @@ fn bert(g: &mut Graph, c: &EncoderConfig, weights: &Weights, mask_f: &str) -> Re
             &lw("attention.output.dense.weight", &[h, h])?,
             &lw("attention.output.dense.bias", &[h])?,
         )?;
-        let sum = g.op(&o, "Add", &[&x, &out], vec![]);
-        x = layer_norm(g, &format!("{o}.LayerNorm"), &sum, h, eps, weights)?;
+        let sum = g.op(&o, "Add", &[x, &out], vec![]);
+        let x = layer_norm(g, &format!("{o}.LayerNorm"), &sum, h, eps, weights)?;
 
         let mid = g.linear(
             &format!("{l}.intermediate.dense"),
@@ -341,17 +370,16 @@ fn bert(g: &mut Graph, c: &EncoderConfig, weights: &Weights, mask_f: &str) -> Re
             &lw("intermediate.dense.weight", &[ff, h])?,
             &lw("intermediate.dense.bias", &[ff])?,
         )?;
-        let mid = activation_node(g, &format!("{l}.intermediate"), &mid, activation);
+        let mid = activation_node(g, &format!("{l}.intermediate"), &mid, self.activation);
         let out = g.linear(
             &format!("{l}.output.dense"),
             &mid,
             &lw("output.dense.weight", &[h, ff])?,
             &lw("output.dense.bias", &[h])?,
         )?;
-        let sum = g.op(&l, "Add", &[&x, &out], vec![]);
-        x = layer_norm(g, &format!("{l}.output.LayerNorm"), &sum, h, eps, weights)?;
+        let sum = g.op(l, "Add", &[&x, &out], vec![]);
+        layer_norm(g, &format!("{l}.output.LayerNorm"), &sum, h, eps, weights)
     }
-    Ok(g.op(p, "Reshape", &[&x, &out_shape], vec![]))
 }
 
 fn layer_norm(g: &mut Graph, name: &str, x: &str, width: usize, eps: f32, weights: &Weights) -> Result<String> {
@@ -463,7 +491,7 @@ impl SequenceBranch {
         let positions = g.op(p, "Unsqueeze", &[&positions, &axis0], vec![]);
         let lengths = g.op(p, "Unsqueeze", &[&len, &axis1], vec![]);
         let valid = g.op(p, "Less", &[&positions, &lengths], vec![]);
-        let masked = g.scalar_f32("const.masked", MASKED);
+        let masked = g.scalar_f32("const.masked", MASKED as f32);
         let scores = g.op(p, "Where", &[&valid, &scores, &masked], vec![]);
         g.node("Softmax", &[&scores], vec![AttributeProto::int("axis", -1)], attention);
 
@@ -500,27 +528,25 @@ pub fn model_proto(graph: GraphProto, metadata: &ModelMetadata) -> ModelProto {
     }
 }
 
-/// `mvt-train export` arguments.
-#[derive(clap::Args)]
-pub struct ExportArgs {
+/// Which checkpoint to export, to where.
+#[derive(Clone, Debug)]
+pub struct ExportOptions {
     /// Checkpoint directory (model.safetensors, config.json, tokenizer.json, classes.txt, provenance).
-    #[arg(long)]
     pub checkpoint: PathBuf,
     /// The ONNX file to write.
-    #[arg(long)]
     pub out: PathBuf,
-    /// Default decision threshold stored in the file [default: the checkpoint config's INFER threshold].
-    #[arg(long)]
+    /// Default decision threshold stored in the file; `None`: the checkpoint config's INFER threshold.
     pub threshold: Option<f64>,
 }
 
-pub fn run(args: &ExportArgs) -> Result<()> {
-    let ckpt = checkpoint::load(&args.checkpoint)?;
+/// Writes the checkpoint's model file.
+pub fn run(options: &ExportOptions) -> Result<()> {
+    let ckpt = checkpoint::load(&options.checkpoint)?;
     let weights_path = ckpt.dir.join(checkpoint::WEIGHTS);
     let weights = Weights::new(
         Tensor::read_safetensors(&weights_path).with_context(|| format!("reading {}", weights_path.display()))?,
     );
-    let threshold = args.threshold.unwrap_or(ckpt.config.infer.threshold);
+    let threshold = options.threshold.unwrap_or(ckpt.config.infer.threshold);
     ensure!((0.0..=1.0).contains(&threshold), "--threshold {threshold} is not in [0, 1]");
     let metadata = ModelMetadata::new(
         ckpt.config.model.clone(),
@@ -530,8 +556,8 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         provenance(&ckpt.provenance),
     );
     let model = model_proto(build_graph(&ckpt.config.model, &weights)?, &metadata);
-    model.write(&args.out)?;
-    println!("exported {} -> {}", ckpt.dir.display(), args.out.display());
+    model.write(&options.out)?;
+    println!("exported {} -> {}", ckpt.dir.display(), options.out.display());
     Ok(())
 }
 
@@ -546,43 +572,4 @@ fn provenance(p: &checkpoint::Provenance) -> Provenance {
             .collect(),
         exporter_version: format!("mvt-train {}", env!("CARGO_PKG_VERSION")),
     }
-}
-
-/// `mvt-train init-checkpoint` arguments (hidden): an untrained checkpoint, for the export benchmark and tests.
-#[derive(clap::Args)]
-pub struct InitCheckpointArgs {
-    /// The resolved configuration as JSON (a checkpoint's `config.json`).
-    #[arg(long)]
-    pub config: PathBuf,
-    /// The tokenizer's vocab.txt (one token per line, BERT special tokens included).
-    #[arg(long)]
-    pub vocab: PathBuf,
-    /// The checkpoint directory to write.
-    #[arg(long)]
-    pub out: PathBuf,
-    #[arg(long, default_value_t = 0)]
-    pub seed: i64,
-}
-
-/// Writes a checkpoint whose weights are the model's random initialization (classes `class0`, `class1`, ...).
-pub fn run_init_checkpoint(args: &InitCheckpointArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&args.config).with_context(|| format!("reading {}", args.config.display()))?;
-    let config: Config = serde_json::from_str(&text).with_context(|| format!("parsing {}", args.config.display()))?;
-    let tokenizer = TitleTokenizer::from_vocab_file(&args.vocab, config.model.text_max_len)?;
-    tch::manual_seed(args.seed);
-    let vs = nn::VarStore::new(tch::Device::Cpu);
-    FusionModel::new(&vs.root(), &config.model)?;
-    let classes: Vec<String> = (0..config.model.num_classes).map(|c| format!("class{c}")).collect();
-    let provenance = checkpoint::Provenance {
-        trainer: format!("mvt-train {} init-checkpoint (random weights, untrained)", env!("CARGO_PKG_VERSION")),
-        data_dir: String::new(),
-        epoch: 0,
-        seed: args.seed as u64,
-        val_loss: 0.0,
-        val_hit_at_1: 0.0,
-        val_hit_at_2: 0.0,
-    };
-    checkpoint::save(&args.out, &vs, &config, &tokenizer, &classes, &provenance)?;
-    println!("random-weight checkpoint -> {}", args.out.display());
-    Ok(())
 }

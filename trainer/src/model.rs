@@ -14,10 +14,10 @@ use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
 use crate::batch::Batch;
-use crate::encoder::TextEncoderModule;
+use crate::encoder::{TextEncoderModule, ENCODER_PREFIX};
 
-/// What masked-out positions get before a max or a softmax: far below any real score, yet finite.
-const MASKED: f64 = -1e9;
+/// What masked-out positions get before a max or a softmax (docs/model.md): far below any real score, yet finite.
+pub const MASKED: f64 = -1e9;
 
 /// The model's outputs for one batch.
 pub struct Output {
@@ -244,14 +244,11 @@ impl FusionModel {
 }
 
 /// Width of the head's input: the enabled branches' vectors, concatenated.
-fn head_width(config: &ModelConfig) -> usize {
+pub fn head_width(config: &ModelConfig) -> usize {
     2 * config.lstm_size_img * usize::from(config.use_rgb)
         + 2 * config.lstm_size_audio * usize::from(config.use_audio)
         + config.text_dim() * usize::from(config.use_text)
 }
-
-/// The VarStore prefix of the encoder's parameters (frozen ones are excluded from training).
-pub const ENCODER_PREFIX: &str = "text.encoder.";
 
 /// Holds the encoder's parameters fixed: no gradient, so the optimizer skips them (weight decay included).
 pub fn freeze_encoder(vs: &nn::VarStore) {

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
-use crate::train::EpochRecord;
+use crate::history::EpochRecord;
 
 const FONT: &str = "sans-serif";
 /// Whether the embedded font registered (once per process).

@@ -2,7 +2,7 @@
 //! model.safetensors + config.json + vocab.txt) gives HF transformers' `BertModel` hidden states on the same
 //! tokens within 1e-4, for the config's GELU and, with the same weights, relu (ERNIE 1.0) and the tanh GELU.
 //! Padding a title inside a batch leaves its real tokens' outputs unchanged (<= 1e-6).
-//! The reference runs through scripts/ref_bert.py in the project's .venv, offline.
+//! The reference runs through tests/support/ref_bert.py in the project's .venv, offline.
 
 use std::path::Path;
 

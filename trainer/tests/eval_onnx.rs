@@ -4,14 +4,14 @@
 use std::path::Path;
 
 use mvt_formats::config::{Config, LossType, TextEncoder};
-use mvt_trainer::evaluate::loss_from_probs;
 use mvt_trainer::model::FusionModel;
+use mvt_trainer::scoring::loss_from_probs;
 use ndarray::Array2;
 use serde_json::Value;
 use tch::{nn, Device, Kind, Tensor};
 
 mod support;
-use support::{mvt_train, tiny_data, train_args, WORKSPACE};
+use support::{mvt_train, tiny_data, train_options, WORKSPACE};
 
 const TOLERANCE: f64 = 1e-5;
 
@@ -41,7 +41,7 @@ fn eval(model: &Path, out: &Path, name: &str) -> (String, Value, Value) {
 #[test]
 fn onnx_eval_reports_the_checkpoints_metrics_and_probabilities() {
     let dir = tempfile::tempdir().unwrap();
-    mvt_trainer::train::run(&train_args(&dir.path().join("run"), 2)).unwrap();
+    mvt_trainer::train::run(&train_options(&dir.path().join("run"), 2)).unwrap();
     let model = dir.path().join("model.onnx");
     let export = mvt_train(&[
         "export",

@@ -2,13 +2,15 @@
 //! attention outputs) for every variant the trainer supports, on batches with lengths 1..300, empty titles and
 //! mixed lengths; `mvt-train export` writes a file whose metadata reads back.
 
-use mvt_formats::config::{Config, EncoderConfig, InferConfig, LossType, ModelConfig, PoolMode, TextEncoder, TrainConfig};
+use mvt_formats::config::{
+    Config, EncoderConfig, InferConfig, LossType, ModelConfig, PoolMode, TextEncoder, TrainConfig,
+};
 use mvt_formats::model_file::{read_model_metadata, ModelMetadata, Provenance};
-use mvt_runtime::onnxruntime::Device as OrtDevice;
 use mvt_formats::tokenizer::TitleTokenizer;
+use mvt_runtime::onnxruntime::Device as OrtDevice;
 use mvt_trainer::batch::Batch;
 use mvt_trainer::checkpoint;
-use mvt_trainer::export::{build_graph, model_proto, ExportArgs, Weights};
+use mvt_trainer::export::{build_graph, model_proto, ExportOptions, Weights};
 use mvt_trainer::model::FusionModel;
 use ort::session::builder::PrepackedWeights;
 use ort::value::Tensor as OrtTensor;
@@ -284,7 +286,7 @@ fn export_command_writes_a_self_describing_file() {
     };
     checkpoint::save(&ckpt_dir, &vs, &config, &tokenizer, &classes, &provenance).unwrap();
     let out = dir.path().join("model.onnx");
-    mvt_trainer::export::run(&ExportArgs { checkpoint: ckpt_dir.clone(), out: out.clone(), threshold: Some(0.3) })
+    mvt_trainer::export::run(&ExportOptions { checkpoint: ckpt_dir.clone(), out: out.clone(), threshold: Some(0.3) })
         .unwrap();
 
     let meta = read_model_metadata(&out).unwrap();
@@ -302,6 +304,6 @@ fn export_command_writes_a_self_describing_file() {
     assert!(max_abs_diff(&values(&expected.probs), &got[0]) <= TOLERANCE);
 
     // A threshold outside [0, 1] is refused.
-    let bad = ExportArgs { checkpoint: ckpt_dir, out: dir.path().join("bad.onnx"), threshold: Some(1.5) };
+    let bad = ExportOptions { checkpoint: ckpt_dir, out: dir.path().join("bad.onnx"), threshold: Some(1.5) };
     assert!(mvt_trainer::export::run(&bad).is_err());
 }

@@ -4,12 +4,14 @@
 
 use std::sync::{Mutex, MutexGuard};
 
+use mvt_formats::config::PoolMode;
 use mvt_trainer::checkpoint;
-use mvt_trainer::train::{self, PoolArg, TrainSummary};
+use mvt_trainer::history::{read_history, METRICS_FILE};
+use mvt_trainer::train::{self, TrainSummary};
 
 mod support;
 use mvt_test_support::venv;
-use support::{mvt_train, tiny_data, train_args};
+use support::{mvt_train, tiny_data, train_options};
 
 /// libtorch's global RNG is shared by the test threads: one training at a time keeps runs reproducible.
 fn one_at_a_time() -> MutexGuard<'static, ()> {
@@ -25,11 +27,11 @@ fn best_hit(summary: &TrainSummary) -> f64 {
 fn fused_model_learns_well_above_chance_and_beats_image_only() {
     let _guard = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let fused = train::run(&train_args(&dir.path().join("fused"), 6)).unwrap();
-    let mut image_only = train_args(&dir.path().join("image"), 6);
+    let fused = train::run(&train_options(&dir.path().join("fused"), 6)).unwrap();
+    let mut image_only = train_options(&dir.path().join("image"), 6);
     image_only.no_audio = true;
     image_only.no_text = true;
-    image_only.pool_mode = Some(PoolArg::SelfAttention);
+    image_only.pool_mode = Some(PoolMode::SelfAttention);
     let image_only = train::run(&image_only).unwrap();
     let (fused_hit, image_hit) = (best_hit(&fused), best_hit(&image_only));
     // 8 classes: chance is 1/8 (the most frequent class about 1/4).
@@ -54,7 +56,7 @@ fn equal_seeds_give_identical_runs_and_a_run_resumes_after_its_checkpoint() {
     let _guard = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let run = |name: &str, title_drop: f64| {
-        let mut a = train_args(&dir.path().join(name), 2);
+        let mut a = train_options(&dir.path().join(name), 2);
         a.title_drop_rate = Some(title_drop);
         train::run(&a).unwrap()
     };
@@ -66,19 +68,19 @@ fn equal_seeds_give_identical_runs_and_a_run_resumes_after_its_checkpoint() {
         |name: &str| std::fs::read(dir.path().join(name).join(checkpoint::BEST).join(checkpoint::WEIGHTS)).unwrap();
     assert_eq!(weights("a"), weights("b"));
     // Another seed differs.
-    let mut other = train_args(&dir.path().join("c"), 1);
+    let mut other = train_options(&dir.path().join("c"), 1);
     other.seed = 6;
     assert_ne!(strip(&train::run(&other).unwrap())[0], strip(&first)[0]);
 
     // Resume run "a" from its best checkpoint for one more epoch: it continues the epoch count and the history.
     let best = checkpoint::load(&dir.path().join("a")).unwrap();
-    let mut resume = train_args(&dir.path().join("a"), best.provenance.epoch + 1);
+    let mut resume = train_options(&dir.path().join("a"), best.provenance.epoch + 1);
     resume.resume = Some(dir.path().join("a").join(checkpoint::BEST));
     let resumed = train::run(&resume).unwrap();
     let epochs: Vec<usize> = resumed.history.iter().map(|r| r.epoch).collect();
     let expected: Vec<usize> = (1..=best.provenance.epoch + 1).collect();
     assert_eq!(epochs, expected);
-    let on_disk = train::read_history(&dir.path().join("a").join(train::METRICS_FILE)).unwrap();
+    let on_disk = read_history(&dir.path().join("a").join(METRICS_FILE)).unwrap();
     assert_eq!(on_disk.iter().map(|r| r.epoch).collect::<Vec<_>>(), expected);
     // Model options conflict with a checkpoint's settings.
     let mut conflicting = resume.clone();
@@ -90,7 +92,7 @@ fn equal_seeds_give_identical_runs_and_a_run_resumes_after_its_checkpoint() {
 fn eval_prints_loss_then_hit1_and_writes_every_metric() {
     let _guard = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    train::run(&train_args(dir.path(), 1)).unwrap();
+    train::run(&train_options(dir.path(), 1)).unwrap();
     let report = dir.path().join("report.json");
     let out = mvt_train(&[
         "eval",
@@ -126,7 +128,7 @@ fn eval_prints_loss_then_hit1_and_writes_every_metric() {
 fn training_with_the_real_pretrained_encoder_frozen_runs_end_to_end() {
     let _guard = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let mut a = train_args(dir.path(), 2);
+    let mut a = train_options(dir.path(), 2);
     a.encoder = Some(venv::minilm_dir());
     let summary = train::run(&a).unwrap();
     assert_eq!(summary.history.len(), 2);

@@ -5,8 +5,14 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use mvt_formats::atomic_file::write_atomic;
 use mvt_formats::config::Config;
 use mvt_formats::dataset::{load_split, LoadOptions};
+use mvt_formats::model_file::read_model_metadata;
+use mvt_formats::tokenizer::TitleTokenizer;
+use mvt_runtime::output_json::inference_json;
+use mvt_runtime::predict::{Model, Options};
+use mvt_runtime::tag_dataset::{load_videos, predict_dataset};
 
 #[derive(Parser)]
 #[command(name = "mvt", version, about = "Native multimodal short-video tagging")]
@@ -91,18 +97,21 @@ struct InferArgs {
     /// List each video's K best classes, best first, instead of the classes above the threshold.
     #[arg(long)]
     top_k: Option<usize>,
+    /// Most image frames or audio segments a video may have; longer videos are skipped with a warning.
+    #[arg(long, default_value_t = Options::default().max_frames)]
+    max_frames: usize,
 }
 
 fn infer(args: &InferArgs) -> anyhow::Result<()> {
-    use mvt_runtime::predict::{inference_json, Model, Options};
     let options = Options {
         threshold: args.threshold,
         batch_size: args.batch_size,
         top_k: args.top_k.unwrap_or(0),
+        max_frames: args.max_frames,
         ..Options::default()
     };
     let model = Model::load(&args.model, &options)?;
-    let dataset = mvt_runtime::tag_dataset::load_videos(&model, &args.data, &args.list)?;
+    let dataset = load_videos(&model, &args.data, &args.list)?;
     for skipped in &dataset.report.skipped {
         eprintln!("warning: {} line {} ({}): {}", args.list, skipped.line, skipped.name, skipped.reason);
     }
@@ -110,14 +119,14 @@ fn infer(args: &InferArgs) -> anyhow::Result<()> {
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} videos, {per_sec}, eta {eta}")
             .expect("the progress template is valid"),
     );
-    let predictions = mvt_runtime::tag_dataset::predict_dataset(&model, &dataset, |done, _| bar.set_position(done as u64))?;
+    let predictions = predict_dataset(&model, &dataset, |done, _| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     let labels =
         predictions
             .iter()
             .map(|p| if args.top_k.is_some() { p.top_k.iter().collect() } else { p.labels_in_class_order() });
     let json = inference_json(dataset.videos.iter().map(|v| v.name.as_str()).zip(labels));
-    std::fs::write(&args.out, json).with_context(|| format!("writing {}", args.out.display()))?;
+    write_atomic(&args.out, json.as_bytes()).with_context(|| format!("cannot write {}", args.out.display()))?;
     eprintln!(
         "{} videos tagged ({} skipped) on {} -> {}",
         predictions.len(),
@@ -129,8 +138,8 @@ fn infer(args: &InferArgs) -> anyhow::Result<()> {
 }
 
 fn info(path: &std::path::Path) -> anyhow::Result<()> {
-    let meta = mvt_formats::model_file::read_model_metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    let tokenizer = mvt_formats::tokenizer::TitleTokenizer::from_json(&meta.tokenizer_json)?;
+    let meta = read_model_metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    let tokenizer = TitleTokenizer::from_json(&meta.tokenizer_json)?;
     println!("model file: {}", path.display());
     println!("classes: {}", meta.classes.len());
     for (index, name) in meta.classes.iter().enumerate() {

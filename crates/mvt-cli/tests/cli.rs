@@ -4,7 +4,8 @@
 
 use std::process::Command;
 
-use mvt_runtime::predict::{inference_json, Model, Options};
+use mvt_runtime::output_json::inference_json;
+use mvt_runtime::predict::{Model, Options};
 use mvt_test_support::fixture::{self, write_dataset};
 use mvt_test_support::{layout, venv};
 

@@ -13,11 +13,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ndarray::Array2;
 
 use crate::config::ModelConfig;
 use crate::feature_file::{pad_empty_audio, read_feature_file, EMPTY_AUDIO_FRAMES};
+use crate::pickle::PickleError;
 
 /// Folder of the feature files inside a data directory.
 pub const FEATURE_DIR: &str = "feature_files";
@@ -81,7 +83,7 @@ pub enum SkipReason {
     MissingFeatureFile(PathBuf),
     UnreadableFeatureFile {
         path: PathBuf,
-        error: String,
+        error: FeatureFileError,
     },
     /// The image feature array has no rows.
     NoImageFrames(PathBuf),
@@ -118,6 +120,27 @@ impl SkipReason {
             SkipReason::MissingFeatureFile(_) => "missing feature file",
             SkipReason::UnreadableFeatureFile { .. } => "unreadable feature file",
             SkipReason::NoImageFrames(_) => "no image frames",
+        }
+    }
+}
+
+/// Why a feature file on disk could not be read (its row is skipped): the I/O error, shared so that a
+/// [`SkipReason`] stays `Clone`, or the unpickler's.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum FeatureFileError {
+    #[error(transparent)]
+    Io(Arc<std::io::Error>),
+    #[error(transparent)]
+    Pickle(#[from] PickleError),
+}
+
+impl PartialEq for FeatureFileError {
+    /// I/O errors have no equality of their own: the same kind and message count as equal.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Io(a), Self::Io(b)) => a.kind() == b.kind() && a.to_string() == b.to_string(),
+            (Self::Pickle(a), Self::Pickle(b)) => a == b,
+            _ => false,
         }
     }
 }
@@ -318,11 +341,14 @@ fn read_one(path: &Path, opts: &LoadOptions) -> Features {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(Err(SkipReason::MissingFeatureFile(path.to_owned())))
         }
-        Err(e) => return Ok(Err(SkipReason::UnreadableFeatureFile { path: path.to_owned(), error: e.to_string() })),
+        Err(e) => {
+            let error = FeatureFileError::Io(Arc::new(e));
+            return Ok(Err(SkipReason::UnreadableFeatureFile { path: path.to_owned(), error }));
+        }
     };
     let file = match read_feature_file(&bytes) {
         Ok(file) => file,
-        Err(e) => return Ok(Err(SkipReason::UnreadableFeatureFile { path: path.to_owned(), error: e.to_string() })),
+        Err(e) => return Ok(Err(SkipReason::UnreadableFeatureFile { path: path.to_owned(), error: e.into() })),
     };
     if file.rgb.nrows() == 0 {
         return Ok(Err(SkipReason::NoImageFrames(path.to_owned())));
@@ -346,9 +372,15 @@ fn read_text(path: &Path) -> Result<String, DatasetError> {
     let io = |source| DatasetError::Io { path: path.to_owned(), source };
     let bytes = std::fs::read(path).map_err(io)?;
     let text = String::from_utf8(bytes)
-        .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8: {e}"))))?;
+        .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, NotUtf8(e.utf8_error()))))?;
     Ok(text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text))
 }
+
+/// A text file that is not UTF-8: the message of [`DatasetError::Io`] (kind `InvalidData`), the decoding error its
+/// source.
+#[derive(Debug, thiserror::Error)]
+#[error("not UTF-8: {0}")]
+struct NotUtf8(#[source] std::str::Utf8Error);
 
 /// Counts and distributions of a loaded split, printed by `mvt dataset`.
 #[derive(Clone, Debug)]
@@ -449,5 +481,30 @@ impl fmt::Display for Summary {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+
+    #[test]
+    fn causes_are_kept() {
+        let path = std::env::temp_dir().join(format!("mvt-formats-not-utf8-{}.txt", std::process::id()));
+        std::fs::write(&path, b"a\xffb").unwrap();
+        let err = read_text(&path).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        let message =
+            format!("cannot read {}: not UTF-8: invalid utf-8 sequence of 1 bytes from index 1", path.display());
+        assert_eq!(err.to_string(), message);
+        let io = err.source().and_then(|e| e.downcast_ref::<std::io::Error>()).expect("an io::Error source");
+        assert_eq!(io.kind(), std::io::ErrorKind::InvalidData);
+        assert!(io.source().is_some_and(|e| e.is::<std::str::Utf8Error>()));
+
+        let pickle = FeatureFileError::from(read_feature_file(b"\x80\x03N.").unwrap_err());
+        assert!(matches!(pickle, FeatureFileError::Pickle(PickleError::NotFeatureFile(_))));
+        assert_eq!(pickle.to_string(), "not a feature file: the top level is a None, not a dict");
     }
 }

@@ -5,7 +5,7 @@
 
 use ndarray::{Array2, Ix2};
 
-use crate::pickle::{load, PickleError, Value, Writer, APPENDS, EMPTY_DICT, EMPTY_LIST, MARK, SETITEMS};
+use crate::pickle::{load, Opcode, PickleError, Value, Writer};
 
 /// An empty audio track becomes this many zero rows (the original's rule, at training and at inference; the
 /// model file records the value its model was trained with).
@@ -80,28 +80,43 @@ fn feature_matrix(feature: &mut Value, key: &str) -> Result<Array2<f32>, PickleE
 pub fn write_feature_file(f: &FeatureFile) -> Vec<u8> {
     let data_bytes = 4 * (f.rgb.len() + f.audio.len());
     let mut w = Writer::new(data_bytes + 512);
-    w.op(EMPTY_DICT);
-    w.op(MARK);
+    w.op(Opcode::EMPTY_DICT);
+    w.op(Opcode::MARK);
     w.str("video");
     w.str(&f.video);
     w.str("feature");
-    w.op(EMPTY_DICT);
-    w.op(MARK);
+    w.op(Opcode::EMPTY_DICT);
+    w.op(Opcode::MARK);
     w.str("image_pkl");
     w.f32_array(&f.rgb);
     w.str("audio_pkl");
     w.f32_array(&f.audio);
-    w.op(SETITEMS);
+    w.op(Opcode::SETITEMS);
     w.str("label");
-    w.op(EMPTY_LIST);
+    w.op(Opcode::EMPTY_LIST);
     if !f.labels.is_empty() {
-        w.op(MARK);
+        w.op(Opcode::MARK);
         for &label in &f.labels {
             w.int(label);
         }
-        w.op(APPENDS);
+        w.op(Opcode::APPENDS);
     }
-    w.op(SETITEMS);
+    w.op(Opcode::SETITEMS);
     w.finish()
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_files_read_back() {
+        let rgb = Array2::from_shape_fn((3, 300), |(r, c)| (r * 300 + c) as f32 * 0.5 - 7.0);
+        for (audio, labels) in
+            [(Array2::zeros((0, 0)), vec![]), (Array2::ones((2, 4)), vec![0, 255, 70_000, -5, 1 << 40])]
+        {
+            let file = FeatureFile { video: "vidéo.mp4".into(), rgb: rgb.clone(), audio, labels };
+            assert_eq!(read_feature_file(&write_feature_file(&file)).unwrap(), file);
+        }
+    }
+}

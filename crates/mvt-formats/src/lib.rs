@@ -6,6 +6,7 @@
 //! video's `.pkl`) -> `dataset` (`class.txt`, split files, `feature_files/`) -> `tokenizer` (titles) -> `onnx`
 //! (the ONNX messages we write and read) -> `model_file` (the `mvt.*` metadata of an exported model).
 
+pub mod atomic_file;
 pub mod conf_txt;
 pub mod config;
 pub mod dataset;

@@ -79,8 +79,9 @@ pub enum ModelFileError {
     UnsupportedVersion { found: String },
     #[error("the mvt model file has no `{0}` metadata")]
     MissingKey(&'static str),
+    /// `source`: the JSON error, when the value did not parse.
     #[error("invalid `{key}` metadata: {reason}")]
-    InvalidKey { key: &'static str, reason: String },
+    InvalidKey { key: &'static str, reason: String, source: Option<serde_json::Error> },
     #[error("the model graph does not match the mvt model signature: {0}")]
     Signature(String),
 }
@@ -130,7 +131,7 @@ impl ModelMetadata {
     pub fn from_props(props: &[(String, String)]) -> Result<Self, ModelFileError> {
         let get = |key: &'static str| props.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
         let require = |key: &'static str| get(key).ok_or(ModelFileError::MissingKey(key));
-        let invalid = |key: &'static str, reason: String| ModelFileError::InvalidKey { key, reason };
+        let invalid = |key: &'static str, reason: String| ModelFileError::InvalidKey { key, reason, source: None };
         let count = |key: &'static str| -> Result<usize, ModelFileError> {
             let text = require(key)?;
             match text.trim().parse::<usize>() {
@@ -139,7 +140,11 @@ impl ModelMetadata {
             }
         };
         fn json<T: serde::de::DeserializeOwned>(key: &'static str, text: &str) -> Result<T, ModelFileError> {
-            serde_json::from_str(text).map_err(|e| ModelFileError::InvalidKey { key, reason: e.to_string() })
+            serde_json::from_str(text).map_err(|e| ModelFileError::InvalidKey {
+                key,
+                reason: e.to_string(),
+                source: Some(e),
+            })
         }
 
         let version = get(keys::FORMAT_VERSION).ok_or(ModelFileError::NotMvtModel)?;
@@ -163,8 +168,12 @@ impl ModelMetadata {
             }
         };
         let tokenizer_json = require(keys::TOKENIZER)?.to_string();
-        if !matches!(serde_json::from_str::<serde_json::Value>(&tokenizer_json), Ok(serde_json::Value::Object(_))) {
-            return Err(invalid(keys::TOKENIZER, "expected the text of a tokenizer.json (a JSON object)".into()));
+        match serde_json::from_str::<serde_json::Value>(&tokenizer_json) {
+            Ok(serde_json::Value::Object(_)) => {}
+            parsed => {
+                let reason = "expected the text of a tokenizer.json (a JSON object)".into();
+                return Err(ModelFileError::InvalidKey { key: keys::TOKENIZER, reason, source: parsed.err() });
+            }
         }
         // The dims are stored on their own for readers that do not parse the config; they must agree with it.
         let agree = |key: &'static str, stored: usize, in_config: usize| {
@@ -281,4 +290,22 @@ pub fn model_metadata_from_bytes(bytes: &[u8], source: &str) -> Result<ModelMeta
 /// JSON text of a plain value (serializing these types cannot fail).
 fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serializes to JSON")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+
+    #[test]
+    fn json_errors_are_kept() {
+        let props =
+            |config: &str| [(keys::FORMAT_VERSION, FORMAT_VERSION.to_string()), (keys::MODEL_CONFIG, config.into())];
+        let props = props("a,b").map(|(k, v)| (k.to_string(), v));
+        let err = ModelMetadata::from_props(&props).unwrap_err();
+        assert!(matches!(err, ModelFileError::InvalidKey { key: keys::MODEL_CONFIG, .. }), "{err}");
+        assert!(err.to_string().starts_with("invalid `mvt.model_config` metadata: expected value"), "{err}");
+        assert!(err.source().is_some_and(|e| e.is::<serde_json::Error>()));
+    }
 }

@@ -13,8 +13,8 @@ use std::path::Path;
 
 use prost::Message;
 
-/// The IR version we write: IR 8 is the newest that onnxruntime 1.13 (the oldest release we support) accepts,
-/// and it has everything the graph needs.
+/// The IR version we write: IR 8 is the newest that onnxruntime 1.15 (the oldest release the tests load our files
+/// in; libmvt itself needs 1.17) accepts, and it has everything the graph needs.
 pub const IR_VERSION: i64 = 8;
 /// The default-domain opset we write: 17 is the first with LayerNormalization.
 pub const OPSET_VERSION: i64 = 17;

@@ -105,7 +105,7 @@ impl TitleTokenizer {
             .map_err(tokenizers::Error::from)?
             .special_tokens(vec![(CLS, cls), (SEP, sep)])
             .build()
-            .map_err(|e| tokenizers::Error::from(e.to_string()))?;
+            .map_err(tokenizers::Error::from)?;
         let mut inner = Tokenizer::new(model);
         inner
             .with_normalizer(Some(normalizer()?))?

@@ -7,5 +7,6 @@
 
 pub mod error;
 pub mod onnxruntime;
+pub mod output_json;
 pub mod predict;
 pub mod tag_dataset;

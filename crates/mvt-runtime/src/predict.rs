@@ -13,10 +13,11 @@ use ort::session::builder::PrepackedWeights;
 use ort::session::Session;
 use ort::value::Tensor;
 
-use crate::error::MvtError;
-use mvt_formats::model_file::{read_model_metadata, ModelFileError, ModelMetadata};
-use crate::onnxruntime::{runtime, Device, Provider, Runtime};
+use mvt_formats::model_file::{model_metadata_from_bytes, ModelFileError, ModelMetadata};
 use mvt_formats::tokenizer::TitleTokenizer;
+
+use crate::error::MvtError;
+use crate::onnxruntime::{runtime, Device, Provider, Runtime};
 
 /// How to load and run a model. `Options::default()` suits a CPU service.
 #[derive(Clone, Debug)]
@@ -24,14 +25,17 @@ pub struct Options {
     /// libonnxruntime to load (else `MVT_ORT_LIB`, next to libmvt.so, the project's .venv; see `runtime`).
     pub ort_library: Option<PathBuf>,
     pub device: Device,
-    /// ONNX Runtime sessions in the pool: how many `predict` calls run at the same time (>= 1).
+    /// ONNX Runtime sessions in the pool: how many `predict` calls run at the same time (1 to
+    /// [`limits::MAX_SESSIONS`]).
     pub sessions: usize,
-    /// Threads each session uses inside an operator; 0 lets ONNX Runtime choose (one per core).
+    /// Threads each session uses inside an operator; 0 lets ONNX Runtime choose (one per core). At most
+    /// [`limits::MAX_INTRA_THREADS`].
     pub intra_threads: usize,
-    /// Videos per ONNX Runtime run; larger batches are processed in chunks of this size (>= 1).
+    /// Videos per ONNX Runtime run; larger batches are processed in chunks of this size (1 to
+    /// [`limits::MAX_BATCH_SIZE`]).
     pub batch_size: usize,
-    /// Most image frames or audio segments a video may have (>= 1): a guard against a wrong frame count that would
-    /// make the padded batch huge.
+    /// Most image frames or audio segments a video may have (1 to [`limits::MAX_FRAMES`]): a guard against a wrong
+    /// frame count that would make the padded batch huge.
     pub max_frames: usize,
     /// Tag threshold on the probabilities; `None` uses the model file's.
     pub threshold: Option<f64>,
@@ -117,7 +121,11 @@ impl Model {
     /// Read and check the model file, find ONNX Runtime, and create the session pool.
     pub fn load(path: &Path, options: &Options) -> Result<Model, MvtError> {
         check_options(options)?;
-        let meta = read_model_metadata(path).map_err(|e| model_file_error(path, e))?;
+        // Read once: the metadata is checked on the same bytes every session is then built from.
+        let bytes = std::fs::read(path)
+            .map_err(|e| MvtError::ModelFile { path: path.to_path_buf(), message: e.to_string() })?;
+        let meta =
+            model_metadata_from_bytes(&bytes, &path.display().to_string()).map_err(|e| model_file_error(path, e))?;
         let tokenizer = TitleTokenizer::from_json(&meta.tokenizer_json).map_err(|e| MvtError::ModelMetadata {
             path: path.to_path_buf(),
             message: format!("the embedded tokenizer does not load: {e}"),
@@ -133,8 +141,6 @@ impl Model {
             });
         }
         let runtime = runtime(options.ort_library.as_deref())?;
-        let bytes = std::fs::read(path)
-            .map_err(|e| MvtError::ModelFile { path: path.to_path_buf(), message: e.to_string() })?;
         // Every session of the pool shares one container, so weights ONNX Runtime pre-packs exist once.
         let prepacked = PrepackedWeights::new();
         let mut sessions = Vec::with_capacity(options.sessions);
@@ -374,20 +380,44 @@ fn pad<'a>(features: impl Iterator<Item = ArrayView2<'a, f32>>, frames: usize, w
     out
 }
 
+/// Upper limits of [`Options`]: far above any useful setting, low enough that a typo or a wrapped-around negative
+/// number fails at once instead of spawning millions of threads or sessions.
+pub mod limits {
+    /// `Options::sessions`: each session holds its own copy of the activations and a thread pool.
+    pub const MAX_SESSIONS: usize = 256;
+    /// `Options::intra_threads` per session.
+    pub const MAX_INTRA_THREADS: usize = 1024;
+    /// `Options::batch_size`: videos per ONNX Runtime run.
+    pub const MAX_BATCH_SIZE: usize = 65_536;
+    /// `Options::max_frames`: 24 hours at one frame per second.
+    pub const MAX_FRAMES: usize = 86_400;
+    /// `Device::Cuda` / `Device::Auto` device ids.
+    pub const MAX_DEVICE_ID: i32 = 1023;
+}
+
 fn check_options(options: &Options) -> Result<(), MvtError> {
-    let invalid = |m: String| Err(MvtError::InvalidArgument(m));
-    if options.sessions == 0 {
-        return invalid("sessions must be at least 1".into());
-    }
-    if options.batch_size == 0 {
-        return invalid("batch_size must be at least 1".into());
-    }
-    if options.max_frames == 0 {
-        return invalid("max_frames must be at least 1".into());
+    use limits::*;
+    let in_range = |name: &str, value: usize, min: usize, max: usize| {
+        if (min..=max).contains(&value) {
+            Ok(())
+        } else {
+            Err(MvtError::InvalidArgument(format!("{name} is {value}; it must be between {min} and {max}")))
+        }
+    };
+    in_range("sessions", options.sessions, 1, MAX_SESSIONS)?;
+    in_range("intra_threads", options.intra_threads, 0, MAX_INTRA_THREADS)?;
+    in_range("batch_size", options.batch_size, 1, MAX_BATCH_SIZE)?;
+    in_range("max_frames", options.max_frames, 1, MAX_FRAMES)?;
+    if let Device::Cuda { device_id } | Device::Auto { device_id } = options.device {
+        if !(0..=MAX_DEVICE_ID).contains(&device_id) {
+            return Err(MvtError::InvalidArgument(format!(
+                "device_id is {device_id}; it must be between 0 and {MAX_DEVICE_ID}"
+            )));
+        }
     }
     if let Some(t) = options.threshold {
         if !(0.0..=1.0).contains(&t) {
-            return invalid(format!("threshold {t} is outside [0, 1]"));
+            return Err(MvtError::InvalidArgument(format!("threshold {t} is outside [0, 1]")));
         }
     }
     Ok(())
@@ -402,121 +432,11 @@ fn model_file_error(path: &Path, error: ModelFileError) -> MvtError {
     }
 }
 
-/// The original inference's output.json: `[{"video_id": ..., "labels": [[name, score], ...]}, ...]`, written as
-/// Python's `json.dump(..., ensure_ascii=False, indent=4)` writes it (so files compare byte for byte). Each entry's
-/// labels are listed in the order given (the original: [`Prediction::labels_in_class_order`]).
-pub fn inference_json<'a>(entries: impl IntoIterator<Item = (&'a str, Vec<&'a Tag>)>) -> String {
-    let mut out = String::from("[");
-    let mut first = true;
-    for (video_id, labels) in entries {
-        out.push_str(if first { "\n    {" } else { ",\n    {" });
-        first = false;
-        out.push_str(&format!("\n        \"video_id\": {},\n        \"labels\": ", json_string(video_id)));
-        if labels.is_empty() {
-            out.push_str("[]");
-        } else {
-            out.push('[');
-            for (k, tag) in labels.iter().enumerate() {
-                out.push_str(if k == 0 { "\n            [" } else { ",\n            [" });
-                out.push_str(&format!(
-                    "\n                {},\n                {}\n            ]",
-                    json_string(&tag.name),
-                    python_float_repr(f64::from(tag.score))
-                ));
-            }
-            out.push_str("\n        ]");
-        }
-        out.push_str("\n    }");
-    }
-    out.push_str(if first { "]" } else { "\n]" });
-    out
-}
-
 impl Prediction {
     /// The tags (classes at or above the threshold) in class order, as the original's output.json lists them.
     pub fn labels_in_class_order(&self) -> Vec<&Tag> {
         let mut labels: Vec<&Tag> = self.tags.iter().collect();
         labels.sort_by_key(|t| t.index);
         labels
-    }
-}
-
-/// A JSON string literal with non-ASCII left as is (`ensure_ascii=False`); serde_json escapes exactly the
-/// characters Python's encoder does (quote, backslash, control characters).
-fn json_string(text: &str) -> String {
-    serde_json::to_string(text).expect("a string serializes to JSON")
-}
-
-/// Python's `repr(float)`: the shortest digits that round-trip, fixed notation for 1e-4 <= |x| < 1e16, else
-/// `d.ddde-05` style; integral values keep a `.0`.
-pub fn python_float_repr(x: f64) -> String {
-    if x.is_nan() {
-        return "NaN".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "Infinity".into() } else { "-Infinity".into() };
-    }
-    if x == 0.0 {
-        return if x.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
-    }
-    // Rust's `{:e}` prints the shortest round-trip digits: "-6.376440525054932e-1".
-    let scientific = format!("{:e}", x.abs());
-    let (mantissa, exponent) = scientific.split_once('e').expect("`{:e}` output has an exponent");
-    let exponent: i32 = exponent.parse().expect("`{:e}` exponent is an integer");
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let sign = if x < 0.0 { "-" } else { "" };
-    let body = if (-4..16).contains(&exponent) {
-        let point = exponent + 1; // digits before the decimal point
-        if point <= 0 {
-            format!("0.{}{digits}", "0".repeat((-point) as usize))
-        } else if (point as usize) >= digits.len() {
-            format!("{digits}{}.0", "0".repeat(point as usize - digits.len()))
-        } else {
-            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
-        }
-    } else {
-        let (head, tail) = digits.split_at(1);
-        let fraction = if tail.is_empty() { String::new() } else { format!(".{tail}") };
-        format!("{head}{fraction}e{}{:02}", if exponent < 0 { '-' } else { '+' }, exponent.abs())
-    };
-    format!("{sign}{body}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn floats_print_like_python_repr() {
-        for (x, python) in [
-            (0.6376440525054932, "0.6376440525054932"),
-            (f64::from(0.5f32), "0.5"),
-            (1.0, "1.0"),
-            (0.0001, "0.0001"),
-            (0.00001234, "1.234e-05"),
-            (1e16, "1e+16"),
-            (123456789012345.6, "123456789012345.6"),
-            (-2.5e-7, "-2.5e-07"),
-            (100.0, "100.0"),
-        ] {
-            assert_eq!(python_float_repr(x), python, "{x}");
-        }
-    }
-
-    #[test]
-    fn inference_json_matches_pythons_indented_layout() {
-        let tag = |name: &str, index, score| Tag { name: name.into(), index, score };
-        let prediction = Prediction {
-            probabilities: vec![0.75, 0.1, 0.5],
-            tags: vec![tag("b-\"x\"", 2, 0.75), tag("游戏-沙盒", 0, 0.5)],
-            top_k: vec![],
-            rgb_attention: vec![],
-            audio_attention: vec![],
-        };
-        let empty = Prediction { tags: vec![], ..prediction.clone() };
-        let json = inference_json([("v1", prediction.labels_in_class_order()), ("v2", empty.labels_in_class_order())]);
-        let expected = "[\n    {\n        \"video_id\": \"v1\",\n        \"labels\": [\n            [\n                \"游戏-沙盒\",\n                0.5\n            ],\n            [\n                \"b-\\\"x\\\"\",\n                0.75\n            ]\n        ]\n    },\n    {\n        \"video_id\": \"v2\",\n        \"labels\": []\n    }\n]";
-        assert_eq!(json, expected);
-        assert_eq!(inference_json([]), "[]");
     }
 }

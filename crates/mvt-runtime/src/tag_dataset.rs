@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use mvt_formats::dataset::{load_split, Dataset, LoadOptions};
 use crate::error::MvtError;
 use crate::predict::{Model, Prediction, VideoInput};
+use mvt_formats::dataset::{load_split, Dataset, LoadOptions};
 
 /// The videos of `list` (a split file: `name<TAB>title[<TAB>labels]`, relative to `data` or absolute) with
 /// features of the model's widths. Rows without known labels are kept (inference needs no labels); rows the

@@ -1,11 +1,11 @@
-//! Shared by the trainer's integration tests: the `tiny` synthetic dataset and training arguments for
+//! Shared by the trainer's integration tests: the `tiny` synthetic dataset and training options for
 //! conf/tiny.txt (its widths, small layers, a constant learning rate: an epoch takes about a second).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use mvt_trainer::train::TrainArgs;
+use mvt_trainer::train::TrainOptions;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mvt-train");
 pub const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -27,10 +27,10 @@ pub fn mvt_train(args: &[&str]) -> Output {
 }
 
 /// Training on the tiny dataset with conf/tiny.txt, on the CPU, seed 5, into `out`.
-pub fn train_args(out: &Path, epochs: usize) -> TrainArgs {
-    TrainArgs {
+pub fn train_options(out: &Path, epochs: usize) -> TrainOptions {
+    TrainOptions {
         seed: 5,
         epochs: Some(epochs),
-        ..TrainArgs::new(Path::new(WORKSPACE).join("conf/tiny.txt"), tiny_data().to_path_buf(), out.to_path_buf())
+        ..TrainOptions::new(Path::new(WORKSPACE).join("conf/tiny.txt"), tiny_data().to_path_buf(), out.to_path_buf())
     }
 }
