@@ -13,7 +13,15 @@ pub fn matrix(rows: usize, cols: usize, seed: f32) -> Array2<f32> {
 }
 
 /// `feature_files/<stem>.pkl` with `frames` image rows and `segments` audio rows.
-pub fn write_features(dir: &Path, stem: &str, frames: usize, segments: usize, seed: f32, rgb_dim: usize, audio_dim: usize) {
+pub fn write_features(
+    dir: &Path,
+    stem: &str,
+    frames: usize,
+    segments: usize,
+    seed: f32,
+    rgb_dim: usize,
+    audio_dim: usize,
+) {
     let file = FeatureFile {
         video: format!("{stem}.mp4"),
         rgb: matrix(frames, rgb_dim, seed),
