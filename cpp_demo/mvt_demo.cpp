@@ -80,6 +80,9 @@ int run(const Args& args) {
     const std::vector<mvt_video> videos = dataset.videos();
     const std::vector<const char*> ids = dataset.ids();
     const size_t count = videos.size();
+    for (const mvt::Dataset::SkippedRow& row : dataset.skipped()) {
+        std::fprintf(stderr, "warning: %s line %zu (%s): %s\n", args.list.c_str(), row.line, row.name, row.reason);
+    }
 
     const mvt::Result result = model.predict(videos);
     for (size_t i = 0; i < count; ++i) {

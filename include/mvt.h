@@ -502,7 +502,8 @@ void mvt_string_free(char *text);
  * Reads every video of `list_file` (`name<TAB>title[<TAB>labels]` lines; relative to `data_dir` or absolute)
  * with the feature widths of `model`, and stores a new dataset in `*out` (NULL on failure); the caller owns it and
  * frees it with mvt_dataset_free. It does not refer to `model` afterwards. Rows the original skipped (missing or
- * unreadable feature file, duplicate name) are left out; rows without labels are kept.
+ * unreadable feature file, duplicate name) are left out, each with its reason (mvt_dataset_skipped_count,
+ * mvt_dataset_skipped); rows without labels are kept.
  * Fails with MVT_ERR_NULL_POINTER, MVT_ERR_INVALID_ARGUMENT (list_file not UTF-8) or MVT_ERR_DATASET (unreadable
  * class.txt or list, features of the wrong width). Thread-safe. The dataset holds all features in memory.
  *
@@ -537,6 +538,32 @@ enum mvt_status mvt_dataset_video(const struct mvt_dataset *dataset,
                                   size_t index,
                                   struct mvt_video *video,
                                   const char **video_id);
+
+/**
+ * Number of list-file rows mvt_dataset_open left out (each with its reason: mvt_dataset_skipped); 0 for a NULL
+ * dataset (which also sets mvt_last_error). Thread-safe.
+ *
+ * # Safety
+ * `dataset` is NULL or a live dataset from mvt_dataset_open.
+ */
+size_t mvt_dataset_skipped_count(const struct mvt_dataset *dataset);
+
+/**
+ * Skipped row `index` (in list-file order): `*line` its 1-based line in the list file, `*name` its first field and
+ * `*reason` why it was left out (e.g. "missing feature file <path>", "unreadable feature file <path>: refused
+ * global posix.system"). Any of the three out-pointers may be NULL; the strings are owned by the dataset and valid
+ * until mvt_dataset_free. Fails with MVT_ERR_NULL_POINTER or MVT_ERR_INVALID_ARGUMENT (index >= the skipped
+ * count); nothing is written then. Thread-safe.
+ *
+ * # Safety
+ * `dataset` is NULL or a live dataset from mvt_dataset_open; `line` is NULL or points at a writable size_t;
+ * `name` and `reason` are NULL or point at a writable `const char *`.
+ */
+enum mvt_status mvt_dataset_skipped(const struct mvt_dataset *dataset,
+                                    size_t index,
+                                    size_t *line,
+                                    const char **name,
+                                    const char **reason);
 
 /**
  * Destroys a dataset; NULL is ignored. Never fails. The mvt_video arrays and ids from mvt_dataset_video become

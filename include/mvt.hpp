@@ -406,6 +406,21 @@ public:
         return all;
     }
 
+    /// A list-file row the reader left out: its 1-based line, its name and why (strings owned by the dataset).
+    struct SkippedRow {
+        std::size_t line;
+        const char* name;
+        const char* reason;
+    };
+    /// Every row left out, in list order (mvt_dataset_skipped); empty when none was.
+    std::vector<SkippedRow> skipped() const {
+        std::vector<SkippedRow> rows(handle_ ? mvt_dataset_skipped_count(handle_) : 0);
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            detail::check(mvt_dataset_skipped(handle_, i, &rows[i].line, &rows[i].name, &rows[i].reason));
+        }
+        return rows;
+    }
+
 private:
     mvt_dataset* handle_ = nullptr;
 };

@@ -141,6 +141,9 @@ def _load_library() -> ctypes.CDLL:
         "mvt_dataset_open": (status, [P, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(P)]),
         "mvt_dataset_count": (size_t, [P]),
         "mvt_dataset_video": (status, [P, size_t, ctypes.POINTER(_Video), ctypes.POINTER(ctypes.c_char_p)]),
+        "mvt_dataset_skipped_count": (size_t, [P]),
+        "mvt_dataset_skipped": (status, [P, size_t, ctypes.POINTER(size_t), ctypes.POINTER(ctypes.c_char_p),
+                                         ctypes.POINTER(ctypes.c_char_p)]),
         "mvt_dataset_free": (None, [P]),
     }
     for name, (restype, argtypes) in signatures.items():
@@ -312,6 +315,34 @@ class _Guard:
                 self._free(handle)  # only ever called with a handle, which comes with its free function
 
 
+class _NativeHandle:
+    """What Model and Dataset share: a _Guard over their library handle, `closed`, `with` and freeing on collection.
+    Subclasses set `self._guard` and document their close()."""
+
+    _guard: _Guard
+
+    @property
+    def closed(self) -> bool:
+        return self._guard.closed
+
+    def close(self) -> None:
+        self._guard.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        guard = getattr(self, "_guard", None)
+        if guard is not None:
+            try:
+                guard.close()
+            except Exception:  # interpreter shutdown: module globals may be gone
+                pass
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Results.
 
@@ -360,63 +391,24 @@ class SkippedRow:
     reason: str
 
 
-# Rust's str::trim (Unicode White_Space), which the library's list-file reader uses.
-_RUST_WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009" \
-                   "\u200a\u2028\u2029\u202f\u205f\u3000"
+def _skipped_rows(handle: ctypes.c_void_p) -> List[SkippedRow]:
+    """The list-file rows mvt_dataset_open left out, with the reader's own reasons."""
+    rows = []
+    for index in range(int(_lib.mvt_dataset_skipped_count(handle))):
+        line, name, reason = ctypes.c_size_t(), ctypes.c_char_p(), ctypes.c_char_p()
+        _check(_lib.mvt_dataset_skipped(handle, index, ctypes.byref(line), ctypes.byref(name), ctypes.byref(reason)))
+        rows.append(SkippedRow(line.value, name.value.decode("utf-8", "replace"), reason.value.decode("utf-8", "replace")))
+    return rows
 
 
-def _feature_path(data_dir: Path, name: str) -> Path:
-    """The original's feature file for a row name: the last `/` component up to its first `.`, plus `.pkl`."""
-    stem = name.rsplit("/", 1)[-1].split(".", 1)[0]
-    return data_dir / "feature_files" / f"{stem}.pkl"
-
-
-def _skipped_rows(data_dir: Path, list_file: str, kept: set) -> List[SkippedRow]:
-    """The rows of the list file that libmvt's reader left out, and why as far as can be told from outside.
-
-    libmvt's C API returns only the videos it kept, not its skip report; this replays the reader's text rules on the
-    list file (text only: no feature file is opened). A row whose feature file exists but which is not in the dataset
-    was refused by libmvt's reader: an unreadable or unsafe pickle, or no image frames (the C API does not say which).
-    """
-    text = (data_dir / list_file).read_bytes().decode("utf-8", "replace")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    skipped, kept_lines = [], {}
-    for number, raw in enumerate(lines, start=1):
-        raw = raw[:-1] if raw.endswith("\r") else raw
-        if not raw.strip(_RUST_WHITESPACE):
-            continue
-        fields = raw.split("\t")
-        name = fields[0].strip(_RUST_WHITESPACE)
-        if not name:
-            skipped.append(SkippedRow(number, name, "bad row: empty name"))
-        elif any(f.strip(_RUST_WHITESPACE) for f in fields[3:]):
-            skipped.append(SkippedRow(number, name, f"bad row: {len(fields)} tab-separated fields, expected at most 3"))
-        elif name in kept_lines:
-            skipped.append(SkippedRow(number, name, f"duplicate of line {kept_lines[name]}"))
-        else:
-            kept_lines[name] = number
-            if name not in kept:
-                path = _feature_path(data_dir, name)
-                if not os.path.exists(path):
-                    reason = f"missing feature file {path}"
-                else:
-                    reason = (f"unreadable feature file {path}: refused by libmvt's reader (an unreadable file, a "
-                              "pickle that is not a feature record or asks to run code, or no image frames; the C "
-                              "API does not say which)")
-                skipped.append(SkippedRow(number, name, reason))
-    return skipped
-
-
-class Dataset:
+class Dataset(_NativeHandle):
     """The videos of a list file in the original layout, read by libmvt's reader (`mvt_dataset_open`): a
     restricted unpickler that never executes anything in a feature file, unlike Python's pickle.
 
     A sequence of DatasetVideo (video_id, rgb, audio, title); each access copies the video out of the library, so
-    the arrays stay valid after close(). `skipped` lists the list-file rows left out (see `_skipped_rows`: the C API
-    gives no reasons, they are reconstructed). Thread-safe; close() waits for accesses in flight, later accesses
-    raise ClosedError. Independent of the model once opened.
+    the arrays stay valid after close(). `skipped` lists the list-file rows left out, with the reader's reasons.
+    Thread-safe; close() waits for accesses in flight, later accesses raise ClosedError. Independent of the model
+    once opened.
     """
 
     def __init__(self, handle: ctypes.c_void_p, data_dir: Path, list_file: str) -> None:
@@ -429,7 +421,7 @@ class Dataset:
             video_id = ctypes.c_char_p()
             _check(_lib.mvt_dataset_video(handle, index, ctypes.byref(_Video()), ctypes.byref(video_id)))
             self.video_ids.append(video_id.value.decode("utf-8", "replace"))
-        self.skipped: List[SkippedRow] = _skipped_rows(data_dir, list_file, set(self.video_ids))
+        self.skipped: List[SkippedRow] = _skipped_rows(handle)
         self._guard = _Guard("dataset", handle, _lib.mvt_dataset_free)
 
     def __len__(self) -> int:
@@ -458,34 +450,16 @@ class Dataset:
         for index in range(self._count):
             yield self[index]
 
-    @property
-    def closed(self) -> bool:
-        return self._guard.closed
-
     def close(self) -> None:
         """Frees the library's copy of the features, after waiting for accesses in flight; idempotent."""
         self._guard.close()
-
-    def __enter__(self) -> "Dataset":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        guard = getattr(self, "_guard", None)
-        if guard is not None:
-            try:
-                guard.close()
-            except Exception:  # interpreter shutdown: module globals may be gone
-                pass
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Models.
 
 
-class Model:
+class Model(_NativeHandle):
     """A loaded mvt model file. Options are those of mvt_options (None: the library's default).
 
     `path` (and `ort_library`) are str, bytes or os.PathLike; `ort_library` None or "" searches as the library
@@ -539,10 +513,6 @@ class Model:
             raise
         self._guard = _Guard("model", handle, _lib.mvt_free)
 
-    @property
-    def closed(self) -> bool:
-        return self._guard.closed
-
     def close(self) -> None:
         """Frees the model. Waits for the calls in flight on other threads (predict, predict_json, tokenize,
         open_dataset) to return, refusing new ones from the moment it is called; afterwards every call raises
@@ -551,19 +521,6 @@ class Model:
         forever)."""
         self._guard.close()
 
-    def __enter__(self) -> "Model":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        guard = getattr(self, "_guard", None)
-        if guard is not None:
-            try:
-                guard.close()
-            except Exception:  # interpreter shutdown: module globals may be gone
-                pass
 
     def tokenize(self, title: Text) -> list:
         """The ids the model gives a title (str, or bytes handed to the library, which refuses invalid UTF-8 with

@@ -21,12 +21,15 @@ use crate::model::{MvtModel, MvtVideo};
 pub struct MvtDataset {
     dataset: Dataset,
     ids: Vec<CString>,
+    /// The rows left out, as (1-based list-file line, name, reason): the reader's own report.
+    skipped: Vec<(usize, CString, CString)>,
 }
 
 /// Reads every video of `list_file` (`name<TAB>title[<TAB>labels]` lines; relative to `data_dir` or absolute)
 /// with the feature widths of `model`, and stores a new dataset in `*out` (NULL on failure); the caller owns it and
 /// frees it with mvt_dataset_free. It does not refer to `model` afterwards. Rows the original skipped (missing or
-/// unreadable feature file, duplicate name) are left out; rows without labels are kept.
+/// unreadable feature file, duplicate name) are left out, each with its reason (mvt_dataset_skipped_count,
+/// mvt_dataset_skipped); rows without labels are kept.
 /// Fails with MVT_ERR_NULL_POINTER, MVT_ERR_INVALID_ARGUMENT (list_file not UTF-8) or MVT_ERR_DATASET (unreadable
 /// class.txt or list, features of the wrong width). Thread-safe. The dataset holds all features in memory.
 ///
@@ -59,7 +62,13 @@ pub unsafe extern "C" fn mvt_dataset_open(
             }
         }
         let ids = dataset.videos.iter().map(|v| c_string(&v.name)).collect();
-        unsafe { *out = Box::into_raw(Box::new(MvtDataset { dataset, ids })) };
+        let skipped = dataset
+            .report
+            .skipped
+            .iter()
+            .map(|row| (row.line, c_string(&row.name), c_string(&row.reason.to_string())))
+            .collect();
+        unsafe { *out = Box::into_raw(Box::new(MvtDataset { dataset, ids, skipped })) };
         Ok(())
     })
 }
@@ -116,6 +125,59 @@ pub unsafe extern "C" fn mvt_dataset_video(
             *video = filled;
             if !video_id.is_null() {
                 *video_id = handle.ids[index].as_ptr();
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Number of list-file rows mvt_dataset_open left out (each with its reason: mvt_dataset_skipped); 0 for a NULL
+/// dataset (which also sets mvt_last_error). Thread-safe.
+///
+/// # Safety
+/// `dataset` is NULL or a live dataset from mvt_dataset_open.
+#[no_mangle]
+pub unsafe extern "C" fn mvt_dataset_skipped_count(dataset: *const MvtDataset) -> usize {
+    // SAFETY: the caller's contract.
+    guarded(0, || Ok(unsafe { non_null(dataset, "dataset") }?.skipped.len())).0
+}
+
+/// Skipped row `index` (in list-file order): `*line` its 1-based line in the list file, `*name` its first field and
+/// `*reason` why it was left out (e.g. "missing feature file <path>", "unreadable feature file <path>: refused
+/// global posix.system"). Any of the three out-pointers may be NULL; the strings are owned by the dataset and valid
+/// until mvt_dataset_free. Fails with MVT_ERR_NULL_POINTER or MVT_ERR_INVALID_ARGUMENT (index >= the skipped
+/// count); nothing is written then. Thread-safe.
+///
+/// # Safety
+/// `dataset` is NULL or a live dataset from mvt_dataset_open; `line` is NULL or points at a writable size_t;
+/// `name` and `reason` are NULL or point at a writable `const char *`.
+#[no_mangle]
+pub unsafe extern "C" fn mvt_dataset_skipped(
+    dataset: *const MvtDataset,
+    index: usize,
+    line: *mut usize,
+    name: *mut *const c_char,
+    reason: *mut *const c_char,
+) -> MvtStatus {
+    status(|| {
+        // SAFETY: the caller's contract.
+        let handle = unsafe { non_null(dataset, "dataset") }?;
+        let (row_line, row_name, row_reason) = handle.skipped.get(index).ok_or_else(|| {
+            MvtError::InvalidArgument(format!(
+                "skipped row {index} out of range (the dataset skipped {})",
+                handle.skipped.len()
+            ))
+        })?;
+        // SAFETY: each out-pointer is checked for NULL before writing (the caller's contract).
+        unsafe {
+            if !line.is_null() {
+                *line = *row_line;
+            }
+            if !name.is_null() {
+                *name = row_name.as_ptr();
+            }
+            if !reason.is_null() {
+                *reason = row_reason.as_ptr();
             }
         }
         Ok(())

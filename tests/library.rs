@@ -524,6 +524,17 @@ fn the_c_dataset_reader_feeds_mvt_predict_the_same_videos() {
         MvtStatus::MvtOk
     );
     let count = unsafe { mvt_dataset_count(dataset) };
+    // The row without a feature file is reported with the reader's reason, through the C ABI.
+    assert_eq!(unsafe { mvt_dataset_skipped_count(dataset) }, 1);
+    let (mut line, mut name, mut reason) = (0usize, std::ptr::null(), std::ptr::null());
+    assert_eq!(unsafe { mvt_dataset_skipped(dataset, 0, &mut line, &mut name, &mut reason) }, MvtStatus::MvtOk);
+    assert_eq!((line, unsafe { CStr::from_ptr(name) }.to_str().unwrap()), (5, "e5.mp4"));
+    assert!(unsafe { CStr::from_ptr(reason) }.to_str().unwrap().starts_with("missing feature file"));
+    assert_eq!(
+        unsafe { mvt_dataset_skipped(dataset, 1, &mut line, std::ptr::null_mut(), std::ptr::null_mut()) },
+        MvtStatus::MvtErrInvalidArgument
+    );
+    assert_eq!(unsafe { mvt_dataset_skipped_count(std::ptr::null()) }, 0);
     assert_eq!(count, 4);
     let mut videos = Vec::new();
     let mut ids = Vec::new();

@@ -65,3 +65,13 @@ inline std::vector<float> probabilities(const mvt::Result& result, size_t video)
     EXPECT(!p.empty());
     return p;
 }
+
+// A test's main: runs `run` and turns an unexpected mvt::Error into a message and exit status 1.
+inline int run_test(int (*run)(int, char**), int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const mvt::Error& error) {
+        std::fprintf(stderr, "unexpected mvt::Error (status %d): %s\n", error.status(), error.what());
+        return 1;
+    }
+}

@@ -59,11 +59,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    try {
-        return run(argc, argv);
-    } catch (const mvt::Error& error) {
-        std::fprintf(stderr, "unexpected mvt::Error (status %d): %s\n", error.status(), error.what());
-        return 1;
-    }
-}
+int main(int argc, char** argv) { return run_test(run, argc, argv); }

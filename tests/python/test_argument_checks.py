@@ -6,19 +6,12 @@ whose message names the argument and, for videos, the video's index. The `no_c_c
 library by an object that fails the test on any use, proving that the refusal happens in Python.
 """
 import os
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = Path(os.environ.get("MVT_BUILD_DIR", ROOT / "build"))
-MODEL = BUILD / "tiny.onnx"
-DATA = BUILD / "tiny"
-
-sys.path.insert(0, str(ROOT / "python_demo"))
-import mvt  # noqa: E402
+from fixture_paths import MODEL, DATA
+import mvt  # python_demo/, on sys.path through fixture_paths
 
 
 class _NoLibrary:

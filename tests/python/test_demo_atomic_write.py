@@ -12,15 +12,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = Path(os.environ.get("MVT_BUILD_DIR", ROOT / "build"))
-MODEL = BUILD / "tiny.onnx"
-DATA = BUILD / "tiny"
+from fixture_paths import ROOT, MODEL, DATA
+import demo  # python_demo/, on sys.path through fixture_paths
+
 DEMO = ROOT / "python_demo" / "demo.py"
 OLD = '["the previous file", "must survive"]\n'.encode("utf-8")
-
-sys.path.insert(0, str(ROOT / "python_demo"))
-import demo  # noqa: E402
 
 
 def leftovers(folder: Path, keep) -> list:

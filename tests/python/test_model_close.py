@@ -6,7 +6,6 @@ be) fails the test instead of killing pytest.
 """
 import gc
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,13 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = Path(os.environ.get("MVT_BUILD_DIR", ROOT / "build"))
-MODEL = BUILD / "tiny.onnx"
-DATA = BUILD / "tiny"
-
-sys.path.insert(0, str(ROOT / "python_demo"))
-import mvt  # noqa: E402
+from fixture_paths import MODEL, DATA
+import mvt  # python_demo/, on sys.path through fixture_paths
 
 
 def random_video(model, frames=40, seed=0):

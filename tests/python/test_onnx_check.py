@@ -15,8 +15,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(os.environ.get("MVT_BIN_DIR", ROOT / "target" / "release"))
+from fixture_paths import ROOT, BIN
+
 OLDEST_ORT_PYTHON = Path(os.environ.get("MVT_OLDEST_ORT_PYTHON", ROOT / ".venv-ort-oldest" / "bin" / "python"))
 OLDEST_ORT = "1.15.0"
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]

@@ -5,29 +5,21 @@ Uses the shared fixtures of `make fixtures`: $MVT_BUILD_DIR/tiny (the synthetic 
 in $MVT_BUILD_DIR/cpp_demo. Binaries come from $MVT_BIN_DIR.
 """
 import json
-import os
-import pickle
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(os.environ.get("MVT_BIN_DIR", ROOT / "target" / "release"))
-BUILD = Path(os.environ.get("MVT_BUILD_DIR", ROOT / "build"))
-MODEL = BUILD / "tiny.onnx"
+from fixture_paths import ROOT, BIN, BUILD, MODEL, DATA
+import demo  # python_demo/, on sys.path through fixture_paths
+import mvt  # python_demo/, on sys.path through fixture_paths
+
 CHECKPOINT = BUILD / "tiny-train"
-DATA = BUILD / "tiny"
 CPP_DEMO = BUILD / "cpp_demo" / "mvt_demo"
 TOLERANCE = 1e-5
-
-sys.path.insert(0, str(ROOT / "python_demo"))
-import demo  # noqa: E402
-import mvt  # noqa: E402
 
 
 @pytest.fixture(scope="module")
