@@ -43,12 +43,14 @@ fixtures: build
 	$(BIN)/mvt-train train --config conf/tiny.txt --data $(BUILD)/tiny --out $(BUILD)/tiny-train --epochs 8 --seed 1 --device cpu
 	$(BIN)/mvt-train export --checkpoint $(BUILD)/tiny-train/best --out $(BUILD)/tiny.onnx
 
-# Style and layout: rustfmt, clippy with every warning an error, and the layout rules (no import circles, no
-# hand-written Rust file over 700 lines: scripts/check_layout.py).
+# Style and layout: rustfmt, clippy with every warning an error, the layout rules (no import circles, no
+# hand-written Rust file over 700 lines: scripts/check_layout.py) and a benchmark generator without libtorch.
 lint: setup
 	cargo fmt --all --check
 	cargo clippy --release --workspace --all-targets --locked -- -D warnings
 	$(PY) scripts/check_layout.py
+	@deps=$$(cargo tree --locked -p mvt-synth -e normal) && ! grep -qE '(^|[ ─])(tch|torch-sys) v' <<< "$$deps" \
+		|| { echo "mvt-synth must not depend on libtorch (tch / torch-sys)"; exit 1; }
 
 test-rust: build
 	cargo test --release --workspace --locked
