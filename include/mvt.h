@@ -362,9 +362,11 @@ const char *mvt_class_name(const struct mvt_model *model,
 /**
  * The token ids the model gives `title` (`title_len` UTF-8 bytes; NULL with 0 is the empty title): `[CLS]
  * tokens [SEP]`, at most text_max_len ids, tokenized by the tokenizer in the model file exactly as mvt_predict
- * does. Writes the ids to the caller's `ids[0..*count]`; `capacity` is the room in `ids` (text_max_len always
- * suffices). Fails with MVT_ERR_NULL_POINTER, MVT_ERR_INVALID_UTF8, or MVT_ERR_INVALID_ARGUMENT when capacity is
- * too small or `ids` is NULL (*count then holds the number needed). Thread-safe.
+ * does (only a bounded prefix of a huge title is examined: the ids equal the whole title's). Writes the ids to the
+ * caller's `ids[0..*count]`; `capacity` is the room in `ids` (text_max_len always suffices). `ids` NULL with
+ * `capacity` 0 is a size query: it succeeds, writing only *count. Fails with MVT_ERR_NULL_POINTER (model, count,
+ * a NULL title with title_len > 0, or ids NULL with capacity > 0), MVT_ERR_INVALID_UTF8, or
+ * MVT_ERR_INVALID_ARGUMENT when capacity is too small (*count then holds the number needed). Thread-safe.
  *
  * # Safety
  * `model` is NULL or a live handle from mvt_load; `title` is NULL or points at `title_len` readable bytes; `ids`
@@ -381,9 +383,11 @@ enum mvt_status mvt_tokenize(const struct mvt_model *model,
  * Tags `count` videos (`videos[0..count]`, borrowed only during the call) and stores a new result in `*out`
  * (NULL on failure); the caller owns it and frees it with mvt_result_free. All inputs are checked before any work;
  * one bad video fails the whole call, and the message names its index and the offending frame/column.
- * Fails with MVT_ERR_NULL_POINTER, MVT_ERR_DIMENSION (rgb_dim/audio_dim differ from the model's),
- * MVT_ERR_FRAME_COUNT (no image frames, or more than max_frames), MVT_ERR_NON_FINITE (NaN/Inf feature),
- * MVT_ERR_INVALID_UTF8 (title), MVT_ERR_INFERENCE (ONNX Runtime failed). count == 0 gives an empty result.
+ * Each video's arguments are checked in this order: rgb_dim, rgb_frames, rgb, audio_dim, audio_frames, audio, then
+ * the title; then every video's features. Fails with MVT_ERR_NULL_POINTER, MVT_ERR_DIMENSION (rgb_dim/audio_dim
+ * differ from the model's, for a track with frames), MVT_ERR_FRAME_COUNT (no image frames, or more than
+ * max_frames), MVT_ERR_NON_FINITE (NaN/Inf feature), MVT_ERR_INVALID_UTF8 (title), MVT_ERR_INFERENCE (ONNX Runtime
+ * failed). count == 0 gives an empty result. Only a bounded prefix of a huge title is tokenized (mvt_tokenize).
  * Thread-safe: any number of threads may call mvt_predict on one handle at once (up to `sessions` run in parallel,
  * the rest wait); results equal those of serial calls.
  *
@@ -478,9 +482,9 @@ const float *mvt_result_audio_attention(const struct mvt_result *result,
  * The result as the original inference's output.json (byte-identical to `mvt infer`):
  * `[{"video_id": ..., "labels": [[name, score], ...]}, ...]`, labels in class order. `video_ids` is NULL (ids are
  * "0", "1", ...) or an array of mvt_result_count NUL-terminated UTF-8 strings, read during the call only. Returns
- * a new NUL-terminated string the caller owns and frees with mvt_string_free, or NULL on failure (NULL result:
- * MVT_ERR_NULL_POINTER, a NULL id: MVT_ERR_NULL_POINTER, a non-UTF-8 id: MVT_ERR_INVALID_UTF8, in
- * mvt_last_error). Thread-safe.
+ * a new NUL-terminated string the caller owns and frees with mvt_string_free, or NULL on failure, the reason in
+ * mvt_last_error: a NULL result ("result is NULL"), a NULL id ("video_ids[i] is NULL") or an id that is not UTF-8
+ * ("video_ids[i]: the video id is not valid UTF-8 (...)"). Thread-safe.
  *
  * # Safety
  * `result` is NULL or a live result from mvt_predict; `video_ids` is NULL or points at mvt_result_count(result)
@@ -502,8 +506,9 @@ void mvt_string_free(char *text);
  * Reads every video of `list_file` (`name<TAB>title[<TAB>labels]` lines; relative to `data_dir` or absolute)
  * with the feature widths of `model`, and stores a new dataset in `*out` (NULL on failure); the caller owns it and
  * frees it with mvt_dataset_free. It does not refer to `model` afterwards. Rows the original skipped (missing or
- * unreadable feature file, duplicate name) are left out, each with its reason (mvt_dataset_skipped_count,
- * mvt_dataset_skipped); rows without labels are kept.
+ * unreadable feature file, duplicate name), rows with non-finite features, lines that are not UTF-8 and videos
+ * with more frames than the model's max_frames are left out, each with its reason (mvt_dataset_skipped_count,
+ * mvt_dataset_skipped), so every video of the dataset passes mvt_predict's checks; rows without labels are kept.
  * Fails with MVT_ERR_NULL_POINTER, MVT_ERR_INVALID_ARGUMENT (list_file not UTF-8) or MVT_ERR_DATASET (unreadable
  * class.txt or list, features of the wrong width). Thread-safe. The dataset holds all features in memory.
  *

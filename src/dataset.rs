@@ -21,15 +21,16 @@ use crate::model::{MvtModel, MvtVideo};
 pub struct MvtDataset {
     dataset: Dataset,
     ids: Vec<CString>,
-    /// The rows left out, as (1-based list-file line, name, reason): the reader's own report.
+    /// The rows left out, as (1-based list-file line, name, reason).
     skipped: Vec<(usize, CString, CString)>,
 }
 
 /// Reads every video of `list_file` (`name<TAB>title[<TAB>labels]` lines; relative to `data_dir` or absolute)
 /// with the feature widths of `model`, and stores a new dataset in `*out` (NULL on failure); the caller owns it and
 /// frees it with mvt_dataset_free. It does not refer to `model` afterwards. Rows the original skipped (missing or
-/// unreadable feature file, duplicate name) are left out, each with its reason (mvt_dataset_skipped_count,
-/// mvt_dataset_skipped); rows without labels are kept.
+/// unreadable feature file, duplicate name), rows with non-finite features, lines that are not UTF-8 and videos
+/// with more frames than the model's max_frames are left out, each with its reason (mvt_dataset_skipped_count,
+/// mvt_dataset_skipped), so every video of the dataset passes mvt_predict's checks; rows without labels are kept.
 /// Fails with MVT_ERR_NULL_POINTER, MVT_ERR_INVALID_ARGUMENT (list_file not UTF-8) or MVT_ERR_DATASET (unreadable
 /// class.txt or list, features of the wrong width). Thread-safe. The dataset holds all features in memory.
 ///

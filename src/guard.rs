@@ -5,22 +5,31 @@
 //! the exports pass on the guarantees the header asks of a C caller. A NULL pointer is always checked here, never
 //! trusted, and fails with `MVT_ERR_NULL_POINTER` naming the argument.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, CStr, CString};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, PanicHookInfo};
+use std::sync::Once;
 
 use mvt_runtime::error::{MvtError, MvtStatus};
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// True while this thread runs inside an mvt export (between entering and leaving [`guarded`]).
+    static IN_MVT_CALL: Cell<bool> = const { Cell::new(false) };
+    /// What the panic hook recorded for the panic being unwound on this thread (message and location).
+    static PANIC_TEXT: RefCell<Option<String>> = const { RefCell::new(None) };
 }
+
+static PANIC_HOOK: Once = Once::new();
 
 /// The message of the last failed mvt call on the calling thread ("" if none failed yet). Never NULL. The
 /// string is owned by the library and valid until the next failing mvt call on this thread; copy it to keep it.
 /// Each thread has its own message, so concurrent calls never see each other's errors. Never fails; thread-safe.
 #[no_mangle]
 pub extern "C" fn mvt_last_error() -> *const c_char {
-    catch_unwind(|| LAST_ERROR.with(|slot| slot.borrow().as_ptr())).unwrap_or(c"mvt_last_error failed".as_ptr())
+    let mut message = c"mvt_last_error failed".as_ptr();
+    quietly(|| message = LAST_ERROR.with(|slot| slot.borrow().as_ptr()));
+    message
 }
 
 fn set_last_error(message: &str) {
@@ -35,19 +44,80 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-/// Runs `body`, turning its error or panic into `fallback` plus a recorded message and status.
+/// The panic hook's decision for one panic: inside an mvt export on this thread, the message and location are
+/// recorded for [`guarded`] (which turns them into `MVT_ERR_INTERNAL` and the mvt_last_error text) and `true` says
+/// "handled, print nothing"; outside one, `false` leaves the panic to the hook that was installed before ours.
+pub(crate) fn record_panic(info: &PanicHookInfo<'_>) -> bool {
+    // `try_with`: a panic while this thread's locals are being torn down is not ours to handle.
+    if !IN_MVT_CALL.try_with(Cell::get).unwrap_or(false) {
+        return false;
+    }
+    let text = match info.location() {
+        Some(at) => format!("{} at {}:{}:{}", panic_message(info.payload()), at.file(), at.line(), at.column()),
+        None => panic_message(info.payload()),
+    };
+    PANIC_TEXT.try_with(|slot| *slot.borrow_mut() = Some(text)).is_ok()
+}
+
+/// Installs, once per process, the panic hook that keeps panics inside mvt exports off the host's stderr
+/// ([`record_panic`]); every other panic goes to the hook installed before (the host's own, or Rust's default).
+fn install_panic_hook() {
+    PANIC_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !record_panic(info) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Marks this thread as inside an mvt export until dropped (restoring the previous state, so a nested call
+/// leaves the outer one marked).
+struct InCall(bool);
+
+impl InCall {
+    fn enter() -> InCall {
+        InCall(IN_MVT_CALL.with(|flag| flag.replace(true)))
+    }
+}
+
+impl Drop for InCall {
+    fn drop(&mut self) {
+        let _ = IN_MVT_CALL.try_with(|flag| flag.set(self.0));
+    }
+}
+
+/// Runs `body`, turning its error or panic into `fallback` plus a recorded message and status. A panic prints
+/// nothing (the hook of [`install_panic_hook`]); its message and location become the mvt_last_error text.
 pub(crate) fn guarded<T>(fallback: T, body: impl FnOnce() -> Result<T, MvtError>) -> (T, MvtStatus) {
-    match catch_unwind(AssertUnwindSafe(body)) {
+    install_panic_hook();
+    let outcome = {
+        let _in_call = InCall::enter();
+        catch_unwind(AssertUnwindSafe(body))
+    };
+    match outcome {
         Ok(Ok(value)) => (value, MvtStatus::MvtOk),
         Ok(Err(error)) => {
             set_last_error(&error.to_string());
             (fallback, error.status())
         }
         Err(payload) => {
-            let error = MvtError::Internal(format!("panic in mvt: {}", panic_message(payload.as_ref())));
+            let recorded = PANIC_TEXT.with(|slot| slot.borrow_mut().take());
+            let text = recorded.unwrap_or_else(|| panic_message(payload.as_ref()));
+            let error = MvtError::Internal(format!("panic in mvt: {text}"));
             set_last_error(&error.to_string());
             (fallback, error.status())
         }
+    }
+}
+
+/// Runs `body` for an export that never fails (the frees): a panic is caught and dropped, printing nothing.
+pub(crate) fn quietly(body: impl FnOnce()) {
+    install_panic_hook();
+    let _in_call = InCall::enter();
+    if catch_unwind(AssertUnwindSafe(body)).is_err() {
+        PANIC_TEXT.with(|slot| slot.borrow_mut().take());
     }
 }
 
@@ -66,7 +136,7 @@ pub(crate) unsafe fn free_box<T>(pointer: *mut T) {
     if !pointer.is_null() {
         // SAFETY: the caller's contract: a live box of ours, freed exactly once.
         let boxed = unsafe { Box::from_raw(pointer) };
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(boxed)));
+        quietly(move || drop(boxed));
     }
 }
 
@@ -116,6 +186,11 @@ pub(crate) unsafe fn title_str<'a>(video: usize, title: *const c_char, len: usiz
     if title.is_null() {
         return Err(MvtError::NullPointer(format!("video {video}: title (with title_len {len})")));
     }
+    if len > isize::MAX as usize {
+        return Err(MvtError::InvalidArgument(format!(
+            "video {video}: title_len {len} is larger than any buffer can be"
+        )));
+    }
     // SAFETY: non-NULL, `len` readable bytes (the caller's contract).
     let bytes = unsafe { std::slice::from_raw_parts(title.cast::<u8>(), len) };
     std::str::from_utf8(bytes).map_err(|e| MvtError::InvalidUtf8 { video, detail: e.to_string() })
@@ -138,4 +213,54 @@ pub(crate) fn check_struct_size(name: &str, given: usize, ours: usize) -> Result
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The panic hook is process-wide and what matters is the process's stderr, so the panics run in a child: this
+    /// test binary again, running only [`child_panics_inside_and_outside_a_call`].
+    #[test]
+    fn a_panic_in_a_call_reaches_last_error_and_not_stderr() {
+        let run = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "guard::tests::child_panics_inside_and_outside_a_call", "--nocapture"])
+            .args(["--test-threads", "1"])
+            .env("MVT_GUARD_PANIC_CHILD", "1")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+        assert!(run.status.success(), "{stdout}\n{stderr}");
+        assert!(stdout.contains("1 passed"), "the child ran no test: {stdout}");
+        assert!(
+            stdout.contains("last error: internal error: panic in mvt: boom inside mvt at src/guard.rs:"),
+            "{stdout}"
+        );
+        assert!(!stderr.contains("boom inside mvt"), "a panic inside an mvt call was printed:\n{stderr}");
+        // A panic of the host's own, outside any mvt call, still reaches the hook installed before ours.
+        assert!(stderr.contains("host panic outside mvt"), "{stderr}");
+    }
+
+    #[test]
+    fn child_panics_inside_and_outside_a_call() {
+        if std::env::var_os("MVT_GUARD_PANIC_CHILD").is_none() {
+            return;
+        }
+        let (value, status) = guarded(7, || -> Result<i32, MvtError> { panic!("boom inside mvt") });
+        assert_eq!((value, status), (7, MvtStatus::MvtErrInternal));
+        // SAFETY: mvt_last_error never returns NULL, and the string lives until the next failing call.
+        let message = unsafe { CStr::from_ptr(mvt_last_error()) }.to_string_lossy().into_owned();
+        println!("last error: {message}");
+        // The same in a nested call, and the thread is marked outside a call again afterwards.
+        let (_, status) = guarded((), || {
+            guarded((), || -> Result<(), MvtError> { panic!("nested boom inside mvt") })
+                .1
+                .eq(&MvtStatus::MvtErrInternal)
+                .then_some(())
+                .ok_or(MvtError::Internal("nested".into()))
+        });
+        assert_eq!(status, MvtStatus::MvtOk);
+        assert!(!IN_MVT_CALL.with(Cell::get));
+        assert!(std::panic::catch_unwind(|| panic!("host panic outside mvt")).is_err());
+    }
 }

@@ -193,9 +193,11 @@ pub unsafe extern "C" fn mvt_class_name(model: *const MvtModel, index: usize) ->
 
 /// The token ids the model gives `title` (`title_len` UTF-8 bytes; NULL with 0 is the empty title): `[CLS]
 /// tokens [SEP]`, at most text_max_len ids, tokenized by the tokenizer in the model file exactly as mvt_predict
-/// does. Writes the ids to the caller's `ids[0..*count]`; `capacity` is the room in `ids` (text_max_len always
-/// suffices). Fails with MVT_ERR_NULL_POINTER, MVT_ERR_INVALID_UTF8, or MVT_ERR_INVALID_ARGUMENT when capacity is
-/// too small or `ids` is NULL (*count then holds the number needed). Thread-safe.
+/// does (only a bounded prefix of a huge title is examined: the ids equal the whole title's). Writes the ids to the
+/// caller's `ids[0..*count]`; `capacity` is the room in `ids` (text_max_len always suffices). `ids` NULL with
+/// `capacity` 0 is a size query: it succeeds, writing only *count. Fails with MVT_ERR_NULL_POINTER (model, count,
+/// a NULL title with title_len > 0, or ids NULL with capacity > 0), MVT_ERR_INVALID_UTF8, or
+/// MVT_ERR_INVALID_ARGUMENT when capacity is too small (*count then holds the number needed). Thread-safe.
 ///
 /// # Safety
 /// `model` is NULL or a live handle from mvt_load; `title` is NULL or points at `title_len` readable bytes; `ids`
@@ -215,15 +217,21 @@ pub unsafe extern "C" fn mvt_tokenize(
         if count.is_null() {
             return Err(MvtError::NullPointer("count".into()));
         }
+        if ids.is_null() && capacity > 0 {
+            return Err(MvtError::NullPointer(format!("ids (with capacity {capacity})")));
+        }
         // SAFETY: the caller's contract.
         let title = unsafe { title_str(0, title, title_len) }?;
-        let encoded =
-            handle.model.tokenizer().encode(title).map_err(|e| MvtError::Internal(format!("tokenizing: {e}")))?;
+        let encoded = handle.model.title_ids(title, "the title")?;
         // SAFETY: `count` is non-NULL and writable.
         unsafe { *count = encoded.len() };
-        if encoded.len() > capacity || ids.is_null() {
+        if ids.is_null() {
+            // The size query (capacity 0): *count is all the caller asked for.
+            return Ok(());
+        }
+        if encoded.len() > capacity {
             return Err(MvtError::InvalidArgument(format!(
-                "the title has {} ids, the buffer room for {capacity}",
+                "capacity {capacity} is too small: the title has {} ids (*count holds the number needed)",
                 encoded.len()
             )));
         }
@@ -233,32 +241,38 @@ pub unsafe extern "C" fn mvt_tokenize(
     })
 }
 
-/// Views of the caller's arrays, checked for NULL, overflow and the frame cap before any slice is formed.
+/// Views of the caller's arrays, checked in this order before any slice is formed: the width (rgb_dim /
+/// audio_dim must be the model's), the frame count (max_frames), NULL, then the frames x width product for overflow.
 ///
 /// # Safety
 /// Every non-NULL pointer of `videos` points at as many readable elements as its counts say (frames x dim floats,
 /// title_len bytes), unchanged for `'a`.
 unsafe fn video_inputs<'a>(handle: &MvtModel, videos: &'a [MvtVideo]) -> Result<Vec<VideoInput<'a>>, MvtError> {
-    let max_frames = handle.model.max_frames();
+    let meta = handle.model.metadata();
     let features = |video: usize,
                     what: &'static str,
                     data: *const f32,
                     frames: usize,
                     dim: usize|
      -> Result<ArrayView2<'a, f32>, MvtError> {
+        let (field, expected) = if what == "image" { ("rgb", meta.rgb_dim) } else { ("audio", meta.audio_dim) };
+        // A track without rows carries no width (audio_frames 0 is "no audio"; rgb_frames 0 fails just below).
+        if frames > 0 && dim != expected {
+            let what = if what == "image" { "image (rgb_dim)" } else { "audio (audio_dim)" };
+            return Err(MvtError::Dimension { video, what, got: dim, expected });
+        }
         handle.model.check_frame_count(video, what, frames)?;
         if frames == 0 {
             return Ok(ArrayView2::from_shape((0, dim), &[]).expect("an empty view has a valid shape"));
         }
         if data.is_null() {
-            let field = if what == "image" { "rgb" } else { "audio" };
             return Err(MvtError::NullPointer(format!("video {video}: {field} (with {frames} frames)")));
         }
-        let len =
-            frames.checked_mul(dim).filter(|n| *n <= isize::MAX as usize / 4).ok_or_else(|| MvtError::FrameCount {
-                video,
-                message: format!("{frames} {what} frames x {dim} columns overflows (max_frames {max_frames})"),
-            })?;
+        // frames <= max_frames and dim is the model's: this cannot overflow, but a raw slice is formed only from a
+        // length that was checked.
+        let len = frames.checked_mul(dim).filter(|n| *n <= isize::MAX as usize / 4).ok_or_else(|| {
+            MvtError::FrameCount { video, message: format!("{frames} {what} frames x {dim} columns overflows") }
+        })?;
         // SAFETY: the caller promises `frames * dim` readable floats at `data` for the duration of the call.
         let slice = unsafe { std::slice::from_raw_parts(data, len) };
         Ok(ArrayView2::from_shape((frames, dim), slice).expect("the slice length is frames * dim"))
@@ -267,13 +281,11 @@ unsafe fn video_inputs<'a>(handle: &MvtModel, videos: &'a [MvtVideo]) -> Result<
         .iter()
         .enumerate()
         .map(|(i, v)| {
+            let rgb = features(i, "image", v.rgb, v.rgb_frames, v.rgb_dim)?;
+            let audio = features(i, "audio", v.audio, v.audio_frames, v.audio_dim)?;
             // SAFETY: the caller promises `title_len` readable bytes at a non-NULL title.
             let title = unsafe { title_str(i, v.title, v.title_len) }?;
-            Ok(VideoInput {
-                rgb: features(i, "image", v.rgb, v.rgb_frames, v.rgb_dim)?,
-                audio: features(i, "audio", v.audio, v.audio_frames, v.audio_dim)?,
-                title,
-            })
+            Ok(VideoInput { rgb, audio, title })
         })
         .collect()
 }
@@ -281,9 +293,11 @@ unsafe fn video_inputs<'a>(handle: &MvtModel, videos: &'a [MvtVideo]) -> Result<
 /// Tags `count` videos (`videos[0..count]`, borrowed only during the call) and stores a new result in `*out`
 /// (NULL on failure); the caller owns it and frees it with mvt_result_free. All inputs are checked before any work;
 /// one bad video fails the whole call, and the message names its index and the offending frame/column.
-/// Fails with MVT_ERR_NULL_POINTER, MVT_ERR_DIMENSION (rgb_dim/audio_dim differ from the model's),
-/// MVT_ERR_FRAME_COUNT (no image frames, or more than max_frames), MVT_ERR_NON_FINITE (NaN/Inf feature),
-/// MVT_ERR_INVALID_UTF8 (title), MVT_ERR_INFERENCE (ONNX Runtime failed). count == 0 gives an empty result.
+/// Each video's arguments are checked in this order: rgb_dim, rgb_frames, rgb, audio_dim, audio_frames, audio, then
+/// the title; then every video's features. Fails with MVT_ERR_NULL_POINTER, MVT_ERR_DIMENSION (rgb_dim/audio_dim
+/// differ from the model's, for a track with frames), MVT_ERR_FRAME_COUNT (no image frames, or more than
+/// max_frames), MVT_ERR_NON_FINITE (NaN/Inf feature), MVT_ERR_INVALID_UTF8 (title), MVT_ERR_INFERENCE (ONNX Runtime
+/// failed). count == 0 gives an empty result. Only a bounded prefix of a huge title is tokenized (mvt_tokenize).
 /// Thread-safe: any number of threads may call mvt_predict on one handle at once (up to `sessions` run in parallel,
 /// the rest wait); results equal those of serial calls.
 ///

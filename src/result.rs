@@ -5,14 +5,13 @@
 //! valid after its model is freed, and it is immutable: every accessor is thread-safe.
 
 use std::ffi::{c_char, CStr, CString};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use mvt_runtime::error::MvtError;
 use mvt_runtime::output_json::inference_json;
 use mvt_runtime::predict::{Prediction, Tag};
 
-use crate::guard::{c_string, free_box, guarded, non_null};
+use crate::guard::{c_string, free_box, guarded, non_null, quietly};
 
 /// A class and its probability.
 #[repr(C)]
@@ -188,9 +187,9 @@ pub unsafe extern "C" fn mvt_result_audio_attention(
 /// The result as the original inference's output.json (byte-identical to `mvt infer`):
 /// `[{"video_id": ..., "labels": [[name, score], ...]}, ...]`, labels in class order. `video_ids` is NULL (ids are
 /// "0", "1", ...) or an array of mvt_result_count NUL-terminated UTF-8 strings, read during the call only. Returns
-/// a new NUL-terminated string the caller owns and frees with mvt_string_free, or NULL on failure (NULL result:
-/// MVT_ERR_NULL_POINTER, a NULL id: MVT_ERR_NULL_POINTER, a non-UTF-8 id: MVT_ERR_INVALID_UTF8, in
-/// mvt_last_error). Thread-safe.
+/// a new NUL-terminated string the caller owns and frees with mvt_string_free, or NULL on failure, the reason in
+/// mvt_last_error: a NULL result ("result is NULL"), a NULL id ("video_ids[i] is NULL") or an id that is not UTF-8
+/// ("video_ids[i]: the video id is not valid UTF-8 (...)"). Thread-safe.
 ///
 /// # Safety
 /// `result` is NULL or a live result from mvt_predict; `video_ids` is NULL or points at mvt_result_count(result)
@@ -214,9 +213,9 @@ pub unsafe extern "C" fn mvt_result_json(result: *const MvtResult, video_ids: *c
                     let id = unsafe { non_null(p, &format!("video_ids[{i}]")) }?;
                     // SAFETY: as above: non-NULL, so NUL-terminated.
                     let id = unsafe { CStr::from_ptr(id) };
-                    id.to_str()
-                        .map(str::to_owned)
-                        .map_err(|e| MvtError::InvalidUtf8 { video: i, detail: format!("video id: {e}") })
+                    id.to_str().map(str::to_owned).map_err(|e| {
+                        MvtError::InvalidArgument(format!("video_ids[{i}]: the video id is not valid UTF-8 ({e})"))
+                    })
                 })
                 .collect::<Result<_, _>>()?
         };
@@ -238,6 +237,6 @@ pub unsafe extern "C" fn mvt_string_free(text: *mut c_char) {
     if !text.is_null() {
         // SAFETY: `text` came from CString::into_raw in this library and is freed once (the caller's contract).
         let text = unsafe { CString::from_raw(text) };
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(text)));
+        quietly(move || drop(text));
     }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use mvt_formats::dataset::{feature_path, load_split, read_classes, DatasetError, LoadOptions, SkipReason};
-use mvt_formats::feature_file::{pad_empty_audio, EMPTY_AUDIO_FRAMES};
+use mvt_formats::feature_file::{pad_empty_audio, write_feature_file, FeatureFile, EMPTY_AUDIO_FRAMES};
 use mvt_test_support::layout::{self, matrix};
 use ndarray::Array2;
 
@@ -13,7 +13,7 @@ const AUDIO_DIM: usize = 3;
 const CLASSES: &str = "游戏-射击\n拍人-萌娃\n美食-烹饪\n";
 
 fn opts() -> LoadOptions {
-    LoadOptions { rgb_dim: RGB_DIM, audio_dim: AUDIO_DIM, keep_unlabeled: false }
+    LoadOptions { rgb_dim: RGB_DIM, audio_dim: AUDIO_DIM, keep_unlabeled: false, max_frames: None }
 }
 
 /// A data folder with class.txt, `train.txt` = `split`, and a 4-frame feature file for every stem given.
@@ -148,6 +148,62 @@ fn missing_or_unreadable_feature_files_are_skipped_with_the_reason() {
 }
 
 #[test]
+fn non_finite_features_are_skipped_naming_the_file_frame_and_column() {
+    let split = "ok.mp4\tt\t游戏-射击\nnan.mp4\tt\t游戏-射击\ninf.mp4\tt\t游戏-射击\nhuge.mp4\tt\t游戏-射击\n";
+    let dir = data_dir(split, &["ok"]);
+    let write = |stem: &str, rgb: Array2<f32>, audio: Array2<f32>| {
+        let file = FeatureFile { video: format!("{stem}.mp4"), rgb, audio, labels: vec![0] };
+        std::fs::write(feature_path(dir.path(), stem), write_feature_file(&file)).unwrap();
+    };
+    let mut rgb = matrix(4, RGB_DIM, 1.0);
+    rgb[[2, 5]] = f32::NAN;
+    write("nan", rgb, matrix(2, AUDIO_DIM, 1.0));
+    let mut audio = matrix(3, AUDIO_DIM, 1.0);
+    audio[[1, 0]] = f32::NEG_INFINITY;
+    write("inf", matrix(4, RGB_DIM, 1.0), audio);
+    // f32::MAX is finite: kept.
+    write("huge", Array2::from_elem((1, RGB_DIM), f32::MAX), matrix(1, AUDIO_DIM, 1.0));
+    let data = load_split(dir.path(), "train.txt", &opts()).unwrap();
+    assert_eq!(names(&data.videos), ["ok.mp4", "huge.mp4"]);
+    let features = dir.path().join("feature_files");
+    let nan =
+        SkipReason::NonFinite { path: features.join("nan.pkl"), what: "image", frame: 2, column: 5, value: "NaN" };
+    let inf =
+        SkipReason::NonFinite { path: features.join("inf.pkl"), what: "audio", frame: 1, column: 0, value: "-inf" };
+    let reasons: Vec<_> = data.report.skipped.iter().map(|s| (s.line, s.reason.clone())).collect();
+    assert_eq!(reasons, [(2, nan), (3, inf)]);
+    let text = data.report.skipped[0].reason.to_string();
+    let expected = format!(
+        "features not finite in {}: image feature at frame 2, column 5 is NaN",
+        features.join("nan.pkl").display()
+    );
+    assert_eq!(text, expected);
+    assert_eq!(data.report.skip_counts().get("non-finite features"), Some(&2));
+    let summary = data.report.summary();
+    assert!(summary.contains("skipped rows (non-finite features: 2)"), "{summary}");
+    assert!(summary.contains("line 3 inf.mp4: features not finite in "), "{summary}");
+    assert!(summary.contains("inf.pkl: audio feature at frame 1, column 0 is -inf"), "{summary}");
+}
+
+#[test]
+fn the_load_report_summary_is_the_skipped_part_of_the_dataset_summary() {
+    let split = "ok.mp4\tt\t游戏-射击\nevil.mp4\tt\t游戏-射击\nnolabel.mp4\tt\t\nmissing.mp4\tt\t游戏-射击\n";
+    let dir = data_dir(split, &["ok"]);
+    std::fs::write(dir.path().join("feature_files/evil.pkl"), b"cposix\nsystem\n(S'touch /tmp/x'\ntR.").unwrap();
+    let data = load_split(dir.path(), "train.txt", &opts()).unwrap();
+    let report = data.report.summary();
+    assert!(report.starts_with("train.txt: 1 videos from 4 rows (3 skipped)\n"), "{report}");
+    assert!(report.contains("refused global posix.system"), "{report}");
+    assert_eq!(data.report.unusable_share(), 0.75);
+    // `mvt dataset` prints the same skipped-rows lines (counts per reason, then each row with its reason).
+    let skipped_part = &report[report.find("  skipped rows (").unwrap()..];
+    assert!(skipped_part
+        .starts_with("  skipped rows (missing feature file: 1, no labels: 1, unreadable feature file: 1):\n"));
+    let full = data.summary().to_string();
+    assert!(full.ends_with(skipped_part), "{skipped_part:?} does not end:\n{full}");
+}
+
+#[test]
 fn empty_audio_becomes_ten_zero_rows() {
     let dir = data_dir("a.mp4\tt\t游戏-射击\n", &[]);
     write_features(dir.path(), "a", 3, 0, 1.0);
@@ -221,4 +277,46 @@ fn summary_counts_lengths_labels_and_skips() {
     ] {
         assert!(text.contains(expected), "{expected:?} not in:\n{text}");
     }
+}
+
+#[test]
+fn a_line_that_is_not_utf8_costs_only_its_row_naming_the_field() {
+    let dir = data_dir("", &["a", "b", "c", "d"]);
+    let mut list = b"a.mp4\t\xe6\xa0\x87\xe9\xa2\x98\t\xe6\xb8\xb8\xe6\x88\x8f-\xe5\xb0\x84\xe5\x87\xbb\r\n".to_vec();
+    list.extend_from_slice(b"b.mp4\tcaf\xe9\t\xe6\xb8\xb8\xe6\x88\x8f-\xe5\xb0\x84\xe5\x87\xbb\n");
+    list.extend_from_slice(b"c\xff.mp4\ttitle\t\xe6\xb8\xb8\xe6\x88\x8f-\xe5\xb0\x84\xe5\x87\xbb\n\n");
+    list.extend_from_slice(b"d.mp4\ttitle\t\xe6\xb8\xb8\xe6\x88\x8f-\xe5\xb0\x84\xe5\x87\xbb\xc0\n");
+    std::fs::write(dir.path().join("train.txt"), list).unwrap();
+    let data = load_split(dir.path(), "train.txt", &opts()).unwrap();
+    assert_eq!(names(&data.videos), ["a.mp4"]);
+    assert_eq!(data.report.rows, 4);
+    let skipped: Vec<(usize, &str, String)> =
+        data.report.skipped.iter().map(|s| (s.line, s.name.as_str(), s.reason.to_string())).collect();
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert_eq!((skipped[0].0, skipped[0].1), (2, "b.mp4"));
+    assert!(skipped[0].2.starts_with("the title is not valid UTF-8"), "{skipped:?}");
+    assert_eq!((skipped[1].0, skipped[1].1), (3, "c\u{fffd}.mp4"));
+    assert!(skipped[1].2.starts_with("the name is not valid UTF-8"), "{skipped:?}");
+    assert_eq!(skipped[2].0, 5, "the blank line 4 still counts as a line");
+    assert!(skipped[2].2.starts_with("the labels is not valid UTF-8"), "{skipped:?}");
+    assert!(data.report.skipped.iter().all(|s| s.reason.kind() == "not UTF-8"));
+}
+
+#[test]
+fn videos_over_max_frames_are_skipped_naming_the_file() {
+    let dir = data_dir("a.mp4\tt\t游戏-射击\nb.mp4\tt\t游戏-射击\nc.mp4\tt\t游戏-射击\n", &[]);
+    write_features(dir.path(), "a", 5, 5, 0.1);
+    write_features(dir.path(), "b", 6, 2, 0.2);
+    write_features(dir.path(), "c", 2, 6, 0.3);
+    let data = load_split(dir.path(), "train.txt", &LoadOptions { max_frames: Some(5), ..opts() }).unwrap();
+    assert_eq!(names(&data.videos), ["a.mp4"]);
+    let reasons: Vec<String> = data.report.skipped.iter().map(|s| s.reason.to_string()).collect();
+    assert_eq!(
+        reasons,
+        [
+            format!("{} has 6 image frames, more than max_frames 5", feature_path(dir.path(), "b.mp4").display()),
+            format!("{} has 6 audio segments, more than max_frames 5", feature_path(dir.path(), "c.mp4").display()),
+        ]
+    );
+    assert_eq!(load_split(dir.path(), "train.txt", &opts()).unwrap().videos.len(), 3, "no limit without max_frames");
 }

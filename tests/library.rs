@@ -151,7 +151,13 @@ fn bad_inputs_fail_with_their_own_error_naming_the_video() {
     check(
         &|v| v[2].rgb = features(3, fixture::RGB_DIM + 1, 0),
         MvtStatus::MvtErrDimension,
-        "video 2: image features have width 7, the model expects 6",
+        "video 2: image (rgb_dim) features have width 7, the model expects 6",
+    );
+    // The width before the frame count: a wrong width with too many frames is a width error.
+    check(
+        &|v| v[2].rgb = features(21, fixture::RGB_DIM + 1, 0),
+        MvtStatus::MvtErrDimension,
+        "video 2: image (rgb_dim) features have width 7",
     );
     check(&|v| v[4].audio = features(3, 5, 0), MvtStatus::MvtErrDimension, "video 4: audio");
     check(&|v| v[1].rgb = features(0, fixture::RGB_DIM, 0), MvtStatus::MvtErrFrameCount, "video 1: no image frames");
@@ -331,6 +337,29 @@ fn c_abi_round_trip_matches_the_rust_api() {
         MvtStatus::MvtErrInvalidArgument
     );
     assert_eq!(count, 5);
+    assert_eq!(
+        last_error(),
+        "invalid argument: capacity 2 is too small: the title has 5 ids (*count holds the number needed)"
+    );
+    // ids NULL: with capacity 0 a size query, with room claimed a NULL pointer.
+    count = 0;
+    assert_eq!(
+        unsafe { mvt_tokenize(model, title.as_ptr().cast(), title.len(), ptr::null_mut(), 0, &mut count) },
+        MvtStatus::MvtOk
+    );
+    assert_eq!(count, 5);
+    assert_eq!(
+        unsafe { mvt_tokenize(model, title.as_ptr().cast(), title.len(), ptr::null_mut(), 64, &mut count) },
+        MvtStatus::MvtErrNullPointer
+    );
+    assert_eq!(last_error(), "ids (with capacity 64) is NULL");
+    // A huge title costs a bounded prefix and gives the ids of the whole.
+    let huge = "cat dog 游戏 ".repeat(1 << 20);
+    assert_eq!(
+        unsafe { mvt_tokenize(model, huge.as_ptr().cast(), huge.len(), ids.as_mut_ptr(), 8, &mut count) },
+        MvtStatus::MvtOk
+    );
+    assert_eq!(ids[..count], fixture::tokenizer().encode_whole(&huge[..4096]).unwrap()[..]);
 
     let videos = videos();
     let c_videos: Vec<MvtVideo> = videos.iter().map(c_video).collect();
@@ -436,6 +465,38 @@ fn c_abi_rejects_bad_pointers_options_and_inputs_with_codes() {
     assert!(last_error().contains("video 1: rgb"));
     assert_eq!(predict(&|v| v.audio_frames = 3), MvtStatus::MvtErrNullPointer); // video 1 has no audio: NULL
     assert_eq!(predict(&|v| v.rgb_dim = 5), MvtStatus::MvtErrDimension);
+    assert_eq!(last_error(), "video 1: image (rgb_dim) features have width 5, the model expects 6");
+    // The width is checked before the frame count, and before any product with it is formed.
+    assert_eq!(predict(&|v| v.rgb_dim = usize::MAX), MvtStatus::MvtErrDimension);
+    assert!(last_error().contains("image (rgb_dim) features have width 18446744073709551615"), "{}", last_error());
+    assert_eq!(
+        predict(&|v| {
+            v.rgb_dim = usize::MAX;
+            v.rgb_frames = usize::MAX
+        }),
+        MvtStatus::MvtErrDimension
+    );
+    assert_eq!(
+        predict(&|v| {
+            v.audio = v.rgb;
+            v.audio_frames = 2;
+            v.audio_dim = usize::MAX
+        }),
+        MvtStatus::MvtErrDimension
+    );
+    assert_eq!(
+        last_error(),
+        "video 1: audio (audio_dim) features have width 18446744073709551615, the model expects 4"
+    );
+    static TITLE: [u8; 1] = [b'a'];
+    assert_eq!(
+        predict(&|v| {
+            v.title = TITLE.as_ptr().cast();
+            v.title_len = usize::MAX
+        }),
+        MvtStatus::MvtErrInvalidArgument
+    );
+    assert!(last_error().contains("video 1: title_len 18446744073709551615 is larger than any buffer"));
     assert_eq!(predict(&|v| v.rgb_frames = 0), MvtStatus::MvtErrFrameCount);
     // A frame count far beyond the buffer is refused before any memory is touched.
     assert_eq!(predict(&|v| v.rgb_frames = usize::MAX / 2), MvtStatus::MvtErrFrameCount);
@@ -465,6 +526,19 @@ fn c_abi_rejects_bad_pointers_options_and_inputs_with_codes() {
     assert_eq!(unsafe { mvt_result_count(ptr::null()) }, 0);
     assert!(unsafe { mvt_result_tags(ptr::null(), 0, ptr::null_mut()) }.is_null());
     assert!(unsafe { mvt_result_json(ptr::null(), ptr::null()) }.is_null());
+    assert_eq!(last_error(), "result is NULL");
+    let c_videos: Vec<MvtVideo> = videos.iter().map(c_video).collect();
+    assert_eq!(unsafe { mvt_predict(model, c_videos.as_ptr(), 1, &mut result) }, MvtStatus::MvtOk);
+    let bad_id: &[u8] = b"vid\xff\0";
+    assert!(unsafe { mvt_result_json(result, [bad_id.as_ptr().cast::<c_char>()].as_ptr()) }.is_null());
+    assert_eq!(
+        last_error(),
+        "invalid argument: video_ids[0]: the video id is not valid UTF-8 (invalid utf-8 sequence of 1 bytes from \
+         index 3)"
+    );
+    assert!(unsafe { mvt_result_json(result, [ptr::null::<c_char>()].as_ptr()) }.is_null());
+    assert_eq!(last_error(), "video_ids[0] is NULL");
+    unsafe { mvt_result_free(result) };
     assert_eq!(unsafe { mvt_model_info(model, ptr::null_mut()) }, MvtStatus::MvtErrNullPointer);
     unsafe {
         mvt_free(model);

@@ -38,7 +38,7 @@ int run(int argc, char** argv) {
                  "model_path is NULL");
     EXPECT_STATUS(mvt_load(model_path, &options, nullptr), MVT_ERR_NULL_POINTER, "out is NULL");
     EXPECT_ERROR(mvt::Model("/nonexistent/model.onnx", options), MVT_ERR_MODEL_FILE, "nonexistent");
-    EXPECT_ERROR(mvt::Model(garbage, options), MVT_ERR_MODEL_FILE, "not an ONNX model");
+    EXPECT_ERROR(mvt::Model(garbage, options), MVT_ERR_MODEL_FILE, "not an ONNX file");
     mvt::Options bad = options;
     bad.struct_size = 3;
     EXPECT_ERROR(mvt::Model(model_path, bad), MVT_ERR_INVALID_ARGUMENT, "struct_size");
@@ -50,7 +50,7 @@ int run(int argc, char** argv) {
     EXPECT_ERROR(mvt::Model(model_path, bad), MVT_ERR_INVALID_ARGUMENT, "threshold");
     // The C contract the wrapper relies on: a failed mvt_load leaves *out NULL.
     mvt_model* raw_model = nullptr;
-    EXPECT_STATUS(mvt_load(garbage.c_str(), &options, &raw_model), MVT_ERR_MODEL_FILE, "not an ONNX model");
+    EXPECT_STATUS(mvt_load(garbage.c_str(), &options, &raw_model), MVT_ERR_MODEL_FILE, "not an ONNX file");
     EXPECT(raw_model == nullptr);
 
     for (int round = 0; round < 2; ++round) {

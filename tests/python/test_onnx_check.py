@@ -5,6 +5,7 @@ a small BERT encoder with text-guided pooling, and an embedding-only text branch
 audio branch off. The oldest-onnxruntime check runs in a separate interpreter ($MVT_OLDEST_ORT_PYTHON, default
 .venv-ort-oldest/bin/python) since one environment cannot hold two onnxruntime versions.
 """
+import hashlib
 import json
 import os
 import subprocess
@@ -75,7 +76,14 @@ def test_full_check_passes_and_the_file_describes_itself(exported):
     assert [(o.domain, o.version) for o in model.opset_import] == [("", 17)]
     assert model.producer_name == "mvt-train" and model.doc_string
     meta = {p.key: p.value for p in model.metadata_props}
-    assert meta["mvt.format_version"] == "1"
+    assert meta["mvt.format_version"] == "2"
+    # docs/model-file.md's recipe: the SHA-256 of the file without its digest entry, which is its last field.
+    unsealed = onnx.ModelProto()
+    unsealed.CopyFrom(model)
+    kept = [p for p in unsealed.metadata_props if p.key != "mvt.digest"]
+    del unsealed.metadata_props[:]
+    unsealed.metadata_props.extend(kept)
+    assert meta["mvt.digest"] == "sha256:" + hashlib.sha256(unsealed.SerializeToString()).hexdigest()
     assert json.loads(meta["mvt.classes"]) == [f"class{i}" for i in range(5)]
     assert float(meta["mvt.threshold"]) == 0.4
     assert json.loads(meta["mvt.tokenizer"])["model"]["vocab"]["[CLS]"] == 2

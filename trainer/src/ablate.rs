@@ -34,6 +34,8 @@ pub struct AblateOptions {
     pub device: DeviceChoice,
     /// libtorch CPU threads.
     pub threads: usize,
+    /// Retrain rows whose folders hold an earlier run (as [`TrainOptions::overwrite`]).
+    pub overwrite: bool,
 }
 
 /// One row of the table: its label, output folder and how it differs from the default recipe.
@@ -109,6 +111,7 @@ pub fn run(options: &AblateOptions) -> Result<Vec<RowResult>> {
             seed: options.seed,
             epochs: options.epochs,
             threads: options.threads,
+            overwrite: options.overwrite,
             ..TrainOptions::new(options.config.clone(), options.data.clone(), options.out.join(row.dir))
         };
         (row.configure)(&mut train_options);

@@ -81,6 +81,8 @@ pub fn bench_cache(options: &BenchCacheOptions) -> Result<()> {
             freeze_encoder: true,
             no_encoder_cache: !cached,
             threads: options.threads,
+            // A benchmark's runs are scratch: each measurement starts afresh.
+            overwrite: true,
             ..TrainOptions::new(
                 options.config.clone(),
                 options.data.clone(),

@@ -12,7 +12,7 @@ use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint;
-use crate::data::{labels_of, load_data};
+use crate::data::{labels_of, load_reported};
 use crate::device::{set_threads, DeviceChoice};
 use crate::metrics;
 use crate::scoring::{loss_from_probs, score_with_checkpoint, Scores};
@@ -116,6 +116,14 @@ pub fn run(options: &EvalOptions) -> Result<Report> {
     // A checkpoint is a directory; anything else must be an exported model file.
     let scored = if options.checkpoint.is_file() { score_model_file(options)? } else { score_checkpoint(options)? };
     let ScoredSplit { data, scores, classes, threshold, default_report } = scored;
+    if !scores.loss.is_finite() {
+        bail!(
+            "the loss is not finite ({}) on {}.txt: are the weights of {} finite?",
+            scores.loss,
+            options.split,
+            options.checkpoint.display()
+        );
+    }
     let report = report(scores.probs.view(), &labels_of(&data.videos), &classes, threshold, Some(scores.loss));
     println!("loss: {:.6}", scores.loss);
     println!("Hit@1: {:.2}", report.hit_at_1 * 100.0);
@@ -134,7 +142,7 @@ fn score_checkpoint(options: &EvalOptions) -> Result<ScoredSplit> {
     let device = options.device.resolve()?;
     let ckpt = checkpoint::load(&options.checkpoint)?;
     let (_vs, model) = ckpt.build_model(device)?;
-    let data = load_data(&options.data, &options.split, &ckpt.config.model)?;
+    let data = load_reported(&options.data, &options.split, &ckpt.config.model)?;
     if data.classes != ckpt.classes {
         bail!("{}/class.txt differs from the checkpoint's classes.txt", options.data.display());
     }
@@ -154,7 +162,7 @@ fn score_model_file(options: &EvalOptions) -> Result<ScoredSplit> {
     };
     let model = Model::load(&options.checkpoint, &runtime_options)?;
     let config = &model.metadata().model_config;
-    let mut data = load_data(&options.data, &options.split, config)?;
+    let mut data = load_reported(&options.data, &options.split, config)?;
     if data.classes != model.classes() {
         bail!("{}/class.txt differs from the classes of {}", options.data.display(), options.checkpoint.display());
     }

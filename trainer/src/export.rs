@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use anyhow::{ensure, Context, Result};
 use mvt_formats::config::{EncoderConfig, LossType, ModelConfig, PoolMode, TextEncoder};
-use mvt_formats::model_file::{input_signature, output_signature, ModelMetadata, Provenance};
+use mvt_formats::model_file::{input_signature, output_signature, sealed, ModelMetadata, Provenance};
 use mvt_formats::onnx::{
     AttributeProto, DataType, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
     TensorProto, IR_VERSION, OPSET_VERSION,
@@ -25,6 +25,7 @@ use tch::{Kind, Tensor};
 use crate::checkpoint;
 use crate::encoder::Activation;
 use crate::model::{head_width, MASKED};
+use crate::weights_check::{check_safetensors_length, check_tensors_finite};
 
 /// BERT's additive attention-mask value for padding tokens.
 const BERT_MASK: f32 = -10000.0;
@@ -507,9 +508,9 @@ fn onnx_gate_order(t: &Tensor) -> Tensor {
     Tensor::cat(&[&gates[0], &gates[3], &gates[1], &gates[2]], 0)
 }
 
-/// The complete model file: graph, opset, producer and the mvt metadata.
+/// The complete model file: graph, opset, producer and the mvt metadata, sealed with its `mvt.digest`.
 pub fn model_proto(graph: GraphProto, metadata: &ModelMetadata) -> ModelProto {
-    ModelProto {
+    sealed(ModelProto {
         ir_version: IR_VERSION,
         opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET_VERSION }],
         producer_name: "mvt-train".into(),
@@ -525,7 +526,7 @@ pub fn model_proto(graph: GraphProto, metadata: &ModelMetadata) -> ModelProto {
             .map(|(key, value)| StringStringEntryProto { key, value })
             .collect(),
         ..Default::default()
-    }
+    })
 }
 
 /// Which checkpoint to export, to where.
@@ -543,9 +544,11 @@ pub struct ExportOptions {
 pub fn run(options: &ExportOptions) -> Result<()> {
     let ckpt = checkpoint::load(&options.checkpoint)?;
     let weights_path = ckpt.dir.join(checkpoint::WEIGHTS);
-    let weights = Weights::new(
-        Tensor::read_safetensors(&weights_path).with_context(|| format!("reading {}", weights_path.display()))?,
-    );
+    check_safetensors_length(&weights_path)?;
+    let tensors =
+        Tensor::read_safetensors(&weights_path).with_context(|| format!("reading {}", weights_path.display()))?;
+    check_tensors_finite(tensors.iter().map(|(name, t)| (name.clone(), t.shallow_clone())), &weights_path)?;
+    let weights = Weights::new(tensors);
     let threshold = options.threshold.unwrap_or(ckpt.config.infer.threshold);
     ensure!((0.0..=1.0).contains(&threshold), "--threshold {threshold} is not in [0, 1]");
     let metadata = ModelMetadata::new(
@@ -556,7 +559,10 @@ pub fn run(options: &ExportOptions) -> Result<()> {
         provenance(&ckpt.provenance),
     );
     let model = model_proto(build_graph(&ckpt.config.model, &weights)?, &metadata);
-    model.write(&options.out)?;
+    // Written atomically (a temporary file renamed over `out`): a failed write leaves any previous file intact.
+    let bytes = prost::Message::encode_to_vec(&model);
+    mvt_formats::atomic_file::write_atomic(&options.out, &bytes)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", options.out.display()))?;
     println!("exported {} -> {}", ckpt.dir.display(), options.out.display());
     Ok(())
 }

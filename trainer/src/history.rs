@@ -1,11 +1,10 @@
 //! A training run's per-epoch metrics: [`EpochRecord`]s, one JSON line each in the output directory's
-//! `metrics.jsonl`, appended as the epochs finish.
+//! `metrics.jsonl`, rewritten atomically as the epochs finish.
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use mvt_formats::atomic_file::write_atomic;
 use serde::{Deserialize, Serialize};
 
 /// Per-epoch metrics, one JSON line each in `metrics.jsonl`.
@@ -39,37 +38,55 @@ pub fn read_history(path: &Path) -> Result<Vec<EpochRecord>> {
     }
 }
 
-/// The records of a run, in memory and in its output directory's metrics.jsonl.
+/// The records of a run, in memory and in its output directory's metrics.jsonl, which is rewritten whole and
+/// atomically after every epoch (a temporary file renamed over it): a kill or a full disk leaves the previous
+/// version, never a torn line.
 pub struct History {
     path: PathBuf,
     records: Vec<EpochRecord>,
 }
 
 impl History {
-    /// The history of a run in `out` whose first epoch is `first_epoch`: a resumed run keeps the records of the
-    /// epochs before it; a fresh run (epoch 1) replaces any old metrics in this output directory.
-    pub fn start(out: &Path, first_epoch: usize) -> Result<History> {
-        let path = out.join(METRICS_FILE);
-        let mut records: Vec<EpochRecord> =
-            read_history(&path)?.into_iter().filter(|r| r.epoch < first_epoch).collect();
-        if first_epoch == 1 {
-            records.clear();
-            std::fs::write(&path, "")?;
-        }
-        Ok(History { path, records })
+    /// The history of a new run in `out` (an empty folder): no records yet.
+    pub fn new(out: &Path) -> History {
+        History { path: out.join(METRICS_FILE), records: Vec::new() }
     }
 
-    /// Appends `record` to metrics.jsonl and to the records.
+    /// The history of a run in `out` resumed after `last_epoch`: its records of epochs 1..=`last_epoch`, which must
+    /// all be there once; records of later epochs (written before the run was stopped, past its last saved state)
+    /// are dropped, and the file rewritten atomically.
+    pub fn resume(out: &Path, last_epoch: usize) -> Result<History> {
+        let path = out.join(METRICS_FILE);
+        let records: Vec<EpochRecord> = read_history(&path)?.into_iter().filter(|r| r.epoch <= last_epoch).collect();
+        let epochs: Vec<usize> = records.iter().map(|r| r.epoch).collect();
+        if !epochs.iter().copied().eq(1..=last_epoch) {
+            bail!(
+                "{} does not hold epochs 1..={last_epoch} once each (found {epochs:?}): cannot continue its record",
+                path.display()
+            );
+        }
+        let history = History { path, records };
+        history.write()?;
+        Ok(history)
+    }
+
+    /// Adds `record` to the records and rewrites metrics.jsonl with it; on failure neither changes.
     pub fn push(&mut self, record: EpochRecord) -> Result<()> {
-        let path = &self.path;
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        writeln!(file, "{}", serde_json::to_string(&record)?).with_context(|| format!("writing {}", path.display()))?;
         self.records.push(record);
-        Ok(())
+        let written = self.write();
+        if written.is_err() {
+            self.records.pop();
+        }
+        written
+    }
+
+    fn write(&self) -> Result<()> {
+        let mut text = String::new();
+        for record in &self.records {
+            text.push_str(&serde_json::to_string(record)?);
+            text.push('\n');
+        }
+        write_atomic(&self.path, text.as_bytes()).with_context(|| format!("writing {}", self.path.display()))
     }
 
     pub fn records(&self) -> &[EpochRecord] {

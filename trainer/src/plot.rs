@@ -3,10 +3,12 @@
 //! Text is drawn with plotters' pure-Rust `ab_glyph` renderer from the DejaVu Sans font the `dejavu` crate
 //! embeds, so no system font library (fontconfig, freetype) is needed at build or run time.
 
+use std::fs::File;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
+use mvt_formats::atomic_file::sync_folder;
 use plotters::prelude::*;
 
 use crate::history::EpochRecord;
@@ -28,8 +30,28 @@ const PANELS: [Panel; 3] = [
     Panel { title: "Hit@2", train: |r| r.train_hit_at_2, val: |r| r.val_hit_at_2 },
 ];
 
-/// Writes `path` (PNG, 1500 x 450) from the epochs so far.
+/// Writes `path` (PNG, 1500 x 450) from the epochs so far, atomically: drawn into a temporary file beside it,
+/// fsynced, then renamed over it.
 pub fn training_curves(path: &Path, history: &[EpochRecord]) -> Result<()> {
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().map_or("curves".into(), |n| n.to_string_lossy().into_owned());
+    // The extension tells plotters to encode PNG; the prefix marks an unfinished file.
+    let staged = folder.join(format!(".mvt-tmp-{name}-{}.png", std::process::id()));
+    let written = draw(&staged, history).and_then(|()| {
+        File::open(&staged).and_then(|file| file.sync_all()).context("syncing the training curves")?;
+        std::fs::rename(&staged, path).with_context(|| format!("writing {}", path.display()))?;
+        sync_folder(folder).with_context(|| format!("syncing {}", folder.display()))
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&staged);
+    }
+    written
+}
+
+fn draw(path: &Path, history: &[EpochRecord]) -> Result<()> {
     let registered = *FONT_REGISTERED
         .get_or_init(|| plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).is_ok());
     if !registered {

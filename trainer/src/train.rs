@@ -1,6 +1,11 @@
 //! `mvt-train train`: the original recipe (centered RMSProp, piecewise decay, L2, summed sigmoid BCE, validation
 //! every epoch, a checkpoint whenever validation Hit@1 improves, early stop), with title drop, a cache of the
 //! frozen encoder's outputs, seeded determinism, a progress bar, metrics.jsonl and a curves PNG.
+//!
+//! Every epoch also leaves a resume state (`last`: weights, optimizer state, early-stop counters); every random
+//! stream of an epoch is seeded from (seed, epoch), so a run stopped after any epoch and resumed ends bitwise equal
+//! (on the CPU) to the run that was never stopped. A non-finite loss stops the run before anything of its epoch
+//! is written.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -13,12 +18,12 @@ use mvt_formats::tokenizer::{build_vocab, TitleTokenizer};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use tch::nn::{self, OptimizerConfig};
+use tch::nn;
 use tch::Device;
 
 use crate::batch::{multi_hot, Batch};
-use crate::checkpoint::{self, Checkpoint, Provenance};
-use crate::data::{labels_of, load_data, tokenize};
+use crate::checkpoint::{self, Checkpoint, Provenance, Resume, ResumeState};
+use crate::data::{labels_of, load_train_val, tokenize, write_load_report, DEFAULT_MAX_UNUSABLE};
 use crate::device::{set_threads, DeviceChoice};
 use crate::encoder;
 use crate::history::{EpochRecord, History};
@@ -26,6 +31,8 @@ use crate::metrics::hit_at_k;
 use crate::model::{freeze_encoder, EncoderCache, FusionModel};
 use crate::plot;
 use crate::scoring::{score, to_array};
+
+use crate::optimizer::{RmsProp, RmsPropConfig};
 
 /// The training curves, rewritten after every epoch.
 pub const CURVES_FILE: &str = "curves.png";
@@ -47,8 +54,11 @@ pub struct TrainOptions {
     pub seed: u64,
     /// Override `[TRAIN] epoch`.
     pub epochs: Option<usize>,
-    /// Continue a run from its checkpoint (weights, tokenizer and model settings; the epoch after it).
+    /// Continue the run in this training output directory after its last completed epoch (its `last` state:
+    /// weights, optimizer, settings, seed, counters). A checkpoint inside the directory names the directory.
     pub resume: Option<PathBuf>,
+    /// Delete a non-empty `out` and train from scratch (without it a non-empty `out` is refused).
+    pub overwrite: bool,
     /// Start from a checkpoint's weights, tokenizer and model settings, at epoch 1.
     pub init: Option<PathBuf>,
     /// Override `lstm_pool_mode`.
@@ -72,6 +82,8 @@ pub struct TrainOptions {
     pub batch_size: Option<usize>,
     /// libtorch CPU threads (see [`set_threads`]).
     pub threads: usize,
+    /// Most share of a split's rows that may be unusable (skipped) before training refuses to start, in [0, 1].
+    pub max_unusable: f64,
 }
 
 impl TrainOptions {
@@ -87,6 +99,7 @@ impl TrainOptions {
             seed: 0,
             epochs: None,
             resume: None,
+            overwrite: false,
             init: None,
             pool_mode: None,
             no_rgb: false,
@@ -98,6 +111,7 @@ impl TrainOptions {
             no_encoder_cache: false,
             batch_size: None,
             threads: 1,
+            max_unusable: DEFAULT_MAX_UNUSABLE,
         }
     }
 
@@ -115,7 +129,7 @@ impl TrainOptions {
 /// What a finished run left.
 pub struct TrainSummary {
     pub history: Vec<EpochRecord>,
-    /// The best checkpoint's directory, if any epoch improved on the start.
+    /// The run's best checkpoint directory (of the whole run, when resumed), if any.
     pub best: Option<PathBuf>,
 }
 
@@ -125,19 +139,55 @@ pub fn learning_rate(config: &TrainConfig, epoch: usize) -> f64 {
     config.learning_rate * config.decay_gamma.powi(decays as i32)
 }
 
-/// Trains as `options` say, from scratch or from a checkpoint, until the last epoch or early stop.
+/// The recipe's RMSProp (docs/training.md): centered, rho 0.95, eps 1e-6, no momentum, L2 as weight decay.
+pub fn rms_prop_config(config: &TrainConfig) -> RmsPropConfig {
+    RmsPropConfig { alpha: 0.95, eps: 1e-6, weight_decay: config.l2_weight_decay, momentum: 0.0, centered: true }
+}
+
+/// The seed of random stream `stream` in `epoch` of a run seeded with `seed` (splitmix64 of the three).
+pub fn epoch_seed(seed: u64, epoch: usize, stream: u64) -> u64 {
+    let mix = |mut z: u64| {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    mix(seed ^ mix((epoch as u64) << 8 | stream)) >> 1
+}
+
+/// Trains as `options` say, from scratch, from a checkpoint's weights (`init`) or on from the last completed epoch
+/// of a run (`resume`), until the last epoch or early stop.
 pub fn run(options: &TrainOptions) -> Result<TrainSummary> {
     set_threads(options.threads)?;
     let device = options.device.resolve()?;
-    tch::manual_seed(options.seed as i64);
-    let rng = StdRng::seed_from_u64(options.seed);
-    let start = starting_checkpoint(options)?;
-    let mut config = resolve_config(options, start.as_ref())?;
-    let train_set = load_data(&options.data, "train", &config.model)?;
-    let val_set = load_data(&options.data, "val", &config.model)?;
+    if options.resume.is_some() && (options.overwrite || options.init.is_some()) {
+        bail!("--resume continues a run in its own folder: it excludes --overwrite and --init");
+    }
+    let resume = options.resume.as_deref().map(checkpoint::load_resume_state).transpose()?;
+    let out = match &resume {
+        Some(resume) => resume_folder(options, resume)?,
+        None => {
+            checkpoint::check_new_run_folder(&options.out, options.overwrite)?;
+            options.out.clone()
+        }
+    };
+    let seed = resume.as_ref().map_or(options.seed, |r| r.state.seed);
+    tch::manual_seed(seed as i64);
+    let start = match resume.as_ref() {
+        Some(_) => {
+            if options.overrides_model() {
+                bail!("--resume / --init take the model settings from the checkpoint; drop the model options");
+            }
+            None
+        }
+        None => init_checkpoint(options)?,
+    };
+    let start_ref = resume.as_ref().map(|r| &r.checkpoint).or(start.as_ref());
+    let mut config = resolve_config(options, start_ref, resume.is_some())?;
+    let (train_set, val_set) = load_train_val(&options.data, &config.model, options.max_unusable)?;
     let classes = train_set.classes.clone();
     config.model.num_classes = classes.len();
-    let tokenizer = match &start {
+    let tokenizer = match start_ref {
         Some(ckpt) => {
             if ckpt.classes != classes {
                 bail!("the checkpoint's classes differ from {}/class.txt", options.data.display());
@@ -146,22 +196,30 @@ pub fn run(options: &TrainOptions) -> Result<TrainSummary> {
         }
         None => fresh_model_setup(options, &mut config, &train_set.videos)?,
     };
-    let (vs, model) = build_model(options, start.as_ref(), &config, device)?;
-    let optimizer =
-        nn::RmsProp { alpha: 0.95, eps: 1e-6, wd: config.train.l2_weight_decay, momentum: 0.0, centered: true }
-            .build(&vs, config.train.learning_rate)?;
+    let (vs, model) = build_model(options, start_ref, &config, device)?;
+    let mut optimizer = RmsProp::new(&vs, rms_prop_config(&config.train), config.train.learning_rate);
     let titles = Titles::new(&tokenizer, &train_set, &val_set)?;
     let cache = encoder_cache(options, &model, &config, &titles, tokenizer.pad_id(), device)?;
 
-    std::fs::create_dir_all(&options.out).with_context(|| format!("creating {}", options.out.display()))?;
-    let (first_epoch, best_hit) = match (&start, &options.resume) {
-        (Some(ckpt), Some(_)) => (ckpt.provenance.epoch + 1, ckpt.provenance.val_hit_at_1),
-        _ => (1, f64::NEG_INFINITY),
+    let (history, progress) = match &resume {
+        Some(resume) => {
+            optimizer.load(&resume.checkpoint.dir.join(checkpoint::OPTIMIZER))?;
+            let state_name = resume.checkpoint.dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            checkpoint::roll_back_to(&out, &state_name, &resume.state)?;
+            println!("resuming {} after epoch {}", out.display(), resume.state.epoch);
+            (History::resume(&out, resume.state.epoch)?, resume.state.clone())
+        }
+        None => {
+            checkpoint::prepare_new_run_folder(&out, options.overwrite)?;
+            let fresh = ResumeState { epoch: 0, seed, best: None, best_hit_at_1: None, epochs_since_best: 0 };
+            (History::new(&out), fresh)
+        }
     };
-    let history = History::start(&options.out, first_epoch)?;
+    write_load_report(&out, &[&train_set.report, &val_set.report], options.max_unusable)?;
     let val_labels = labels_of(&val_set.videos);
     let training = Training {
         options,
+        out,
         device,
         config,
         classes,
@@ -174,28 +232,46 @@ pub fn run(options: &TrainOptions) -> Result<TrainSummary> {
         val_set,
         val_labels,
         titles,
-        rng,
+        rng: StdRng::seed_from_u64(seed),
         history,
-        best_hit,
-        best: None,
+        progress,
     };
-    training.epochs(first_epoch)
+    training.epochs()
 }
 
-/// The checkpoint named by `--resume` or `--init`, if any; it brings its own model settings.
-fn starting_checkpoint(options: &TrainOptions) -> Result<Option<Checkpoint>> {
-    let start = options.resume.as_ref().or(options.init.as_ref()).map(|dir| checkpoint::load(dir)).transpose()?;
+/// The run folder of a resume state, which `--out` must name (or a folder inside it: the command line's `--out`
+/// defaults to the `--resume` path).
+fn resume_folder(options: &TrainOptions, resume: &Resume) -> Result<PathBuf> {
+    let out = std::fs::canonicalize(&options.out).unwrap_or_else(|_| options.out.clone());
+    if !out.starts_with(&resume.run) {
+        bail!(
+            "--resume continues the run in {}: --out {} is another folder (give the same one, or leave --out out)",
+            resume.run.display(),
+            options.out.display()
+        );
+    }
+    Ok(resume.run.clone())
+}
+
+/// The checkpoint named by `--init`, if any; it brings its own model settings.
+fn init_checkpoint(options: &TrainOptions) -> Result<Option<Checkpoint>> {
+    let start = options.init.as_ref().map(|dir| checkpoint::load(dir)).transpose()?;
     if start.is_some() && options.overrides_model() {
         bail!("--resume / --init take the model settings from the checkpoint; drop the model options");
     }
     Ok(start)
 }
 
-/// The configuration file with the checkpoint's model settings and the options' overrides applied.
-fn resolve_config(options: &TrainOptions, start: Option<&Checkpoint>) -> Result<Config> {
-    let mut config =
-        Config::from_conf_file(&options.config).with_context(|| format!("reading {}", options.config.display()))?;
-    if let Some(ckpt) = start {
+/// The configuration file with the checkpoint's model settings and the options' overrides applied; a resumed run
+/// keeps its whole resolved configuration (the recipe included; only the overrides apply).
+fn resolve_config(options: &TrainOptions, start: Option<&Checkpoint>, resuming: bool) -> Result<Config> {
+    let mut config = match start {
+        Some(ckpt) if resuming => ckpt.config.clone(),
+        _ => {
+            Config::from_conf_file(&options.config).with_context(|| format!("reading {}", options.config.display()))?
+        }
+    };
+    if let (Some(ckpt), false) = (start, resuming) {
         config.model = ckpt.config.model.clone();
     }
     if let Some(epochs) = options.epochs {
@@ -323,33 +399,39 @@ struct EpochTotals {
 /// A run in progress: the model, its optimizer and what every epoch reads.
 struct Training<'a> {
     options: &'a TrainOptions,
+    /// The run folder.
+    out: PathBuf,
     device: Device,
     config: Config,
     classes: Vec<String>,
     tokenizer: TitleTokenizer,
     vs: nn::VarStore,
     model: FusionModel,
-    optimizer: nn::Optimizer,
+    optimizer: RmsProp,
     cache: Option<EncoderCache>,
     train_set: Dataset,
     val_set: Dataset,
     val_labels: Vec<Vec<usize>>,
     titles: Titles,
-    /// Shuffling and title drop.
+    /// Shuffling and title drop, reseeded from (seed, epoch) at every epoch.
     rng: StdRng,
     history: History,
-    /// Validation Hit@1 of the best checkpoint so far (of the resumed run's, when resuming).
-    best_hit: f64,
-    /// This run's best checkpoint so far.
-    best: Option<PathBuf>,
+    /// Where the run stands after its last completed epoch: seed, best checkpoint, early-stop counter.
+    progress: ResumeState,
 }
 
 impl Training<'_> {
-    /// Epochs `first_epoch..` until the configured last one or early stop: each recorded, plotted, and saved as
-    /// a checkpoint when validation Hit@1 improves.
-    fn epochs(mut self, first_epoch: usize) -> Result<TrainSummary> {
-        let mut since_best = 0;
-        for epoch in first_epoch..=self.config.train.epochs {
+    /// The epochs after `progress.epoch` until the configured last one or early stop: each recorded, plotted, saved
+    /// as a checkpoint when validation Hit@1 improves, and saved as the resume state.
+    fn epochs(mut self) -> Result<TrainSummary> {
+        // Stop after `early_stop` epochs without improvement (an improving epoch never stops the run).
+        let (patience, last_epoch) = (self.config.train.early_stop.max(1), self.config.train.epochs);
+        let running = |progress: &ResumeState| progress.epoch < last_epoch && progress.epochs_since_best < patience;
+        if self.progress.epoch > 0 && !running(&self.progress) {
+            println!("the run already ended after epoch {}: nothing to train", self.progress.epoch);
+        }
+        while running(&self.progress) {
+            let epoch = self.progress.epoch + 1;
             let record = self.epoch(epoch)?;
             println!(
                 "epoch {epoch}: lr {:.2e}  train loss {:.4} Hit@1 {:.2}  val loss {:.4} Hit@1 {:.2} Hit@2 {:.2}  ({:.1}s)",
@@ -362,27 +444,31 @@ impl Training<'_> {
                 record.seconds,
             );
             self.history.push(record.clone())?;
-            plot::training_curves(&self.options.out.join(CURVES_FILE), self.history.records())?;
-            if record.val_hit_at_1 > self.best_hit {
-                self.best_hit = record.val_hit_at_1;
-                since_best = 0;
+            plot::training_curves(&self.out.join(CURVES_FILE), self.history.records())?;
+            let improved = record.val_hit_at_1 > self.progress.best_hit_at_1.unwrap_or(f64::NEG_INFINITY);
+            if improved {
                 self.save_best(&record)?;
-            } else {
-                since_best += 1;
-                if since_best >= self.config.train.early_stop {
-                    println!("early stop: no validation Hit@1 improvement in {since_best} epochs");
-                    break;
-                }
+            }
+            self.progress.epoch = epoch;
+            self.progress.epochs_since_best = if improved { 0 } else { self.progress.epochs_since_best + 1 };
+            self.save_state(&record)?;
+            if self.progress.epochs_since_best >= patience {
+                println!("early stop: no validation Hit@1 improvement in {} epochs", self.progress.epochs_since_best);
             }
         }
-        Ok(TrainSummary { history: self.history.into_records(), best: self.best })
+        let best = self.progress.best.as_ref().map(|name| self.out.join(name));
+        Ok(TrainSummary { history: self.history.into_records(), best })
     }
 
-    /// Trains epoch `epoch` and validates: its record.
+    /// Trains epoch `epoch` and validates: its record. A non-finite training or validation loss stops the run here,
+    /// before anything of the epoch is written.
     fn epoch(&mut self, epoch: usize) -> Result<EpochRecord> {
         let started = Instant::now();
         let learning_rate = learning_rate(&self.config.train, epoch);
         self.optimizer.set_lr(learning_rate);
+        // Every random stream of the epoch is a function of (seed, epoch) alone: a resumed run draws the same.
+        tch::manual_seed(epoch_seed(self.progress.seed, epoch, 0) as i64);
+        self.rng = StdRng::seed_from_u64(epoch_seed(self.progress.seed, epoch, 1));
         let totals = self.train_epoch(epoch)?;
         let val = score(
             &self.model,
@@ -393,6 +479,13 @@ impl Training<'_> {
             self.cache.as_ref(),
             self.device,
         )?;
+        if !val.loss.is_finite() {
+            bail!(
+                "the validation loss is not finite ({}) after epoch {epoch}: stopping; nothing of epoch {epoch} was \
+                 saved (a lower learning rate may help)",
+                val.loss
+            );
+        }
         let seen = totals.videos as f64;
         Ok(EpochRecord {
             epoch,
@@ -418,7 +511,8 @@ impl Training<'_> {
         );
         bar.set_prefix(format!("{epoch}/{}", train.epochs));
         let mut totals = EpochTotals::default();
-        for chunk in order.chunks(train.batch_size) {
+        let steps = order.len().div_ceil(train.batch_size);
+        for (step, chunk) in order.chunks(train.batch_size).enumerate() {
             let videos: Vec<&Video> = chunk.iter().map(|&i| &self.train_set.videos[i]).collect();
             let titles: Vec<&[i64]> = chunk
                 .iter()
@@ -438,11 +532,20 @@ impl Training<'_> {
             let targets = multi_hot(&videos, self.config.model.num_classes, self.device);
             let out = self.model.forward(&batch, true);
             let loss = self.model.loss(&out.logits, &targets);
+            let loss_value = loss.double_value(&[]);
+            if !loss_value.is_finite() {
+                bar.finish_and_clear();
+                bail!(
+                    "the training loss is not finite ({loss_value}) at epoch {epoch}, step {} of {steps}: stopping; \
+                     nothing of epoch {epoch} was saved (a lower learning rate may help)",
+                    step + 1
+                );
+            }
             self.optimizer.backward_step(&loss);
             let probs = to_array(&out.probs.detach())?;
             let labels: Vec<Vec<usize>> = videos.iter().map(|v| v.labels.clone()).collect();
             let n = videos.len() as f64;
-            totals.loss += loss.double_value(&[]);
+            totals.loss += loss_value;
             totals.hits1 += hit_at_k(probs.view(), &labels, 1) * n;
             totals.hits2 += hit_at_k(probs.view(), &labels, 2) * n;
             totals.videos += videos.len();
@@ -457,23 +560,43 @@ impl Training<'_> {
         Ok(totals)
     }
 
-    /// Saves the model as the checkpoint of `record`'s epoch and points `best` at it.
-    fn save_best(&mut self, record: &EpochRecord) -> Result<()> {
-        let out = &self.options.out;
-        let name = checkpoint::dir_name(record.epoch, record.val_hit_at_1);
-        let provenance = Provenance {
+    fn provenance(&self, record: &EpochRecord) -> Provenance {
+        Provenance {
             trainer: format!("mvt-train {}", env!("CARGO_PKG_VERSION")),
             data_dir: self.options.data.display().to_string(),
             epoch: record.epoch,
-            seed: self.options.seed,
+            seed: self.progress.seed,
             val_loss: record.val_loss,
             val_hit_at_1: record.val_hit_at_1,
             val_hit_at_2: record.val_hit_at_2,
-        };
-        checkpoint::save(&out.join(&name), &self.vs, &self.config, &self.tokenizer, &self.classes, &provenance)?;
-        checkpoint::mark_best(out, &name)?;
-        println!("  saved {}", out.join(&name).display());
-        self.best = Some(out.join(name));
+        }
+    }
+
+    /// Saves the model as the checkpoint of `record`'s epoch and points `best` at it.
+    fn save_best(&mut self, record: &EpochRecord) -> Result<()> {
+        let name = checkpoint::dir_name(record.epoch, record.val_hit_at_1);
+        let provenance = self.provenance(record);
+        let dir = self.out.join(&name);
+        checkpoint::save(&dir, &self.vs, &self.config, &self.tokenizer, &self.classes, &provenance)?;
+        checkpoint::mark_best(&self.out, &name)?;
+        println!("  saved {}", dir.display());
+        self.progress.best = Some(name);
+        self.progress.best_hit_at_1 = Some(record.val_hit_at_1);
         Ok(())
+    }
+
+    /// Saves where the run stands after `record`'s epoch as the `last` resume state.
+    fn save_state(&self, record: &EpochRecord) -> Result<()> {
+        let provenance = self.provenance(record);
+        checkpoint::save_resume_state(
+            &self.out,
+            &self.progress,
+            &self.vs,
+            &self.config,
+            &self.tokenizer,
+            &self.classes,
+            &provenance,
+            |path| self.optimizer.save(path),
+        )
     }
 }

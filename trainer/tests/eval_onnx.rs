@@ -89,7 +89,7 @@ fn onnx_eval_reports_the_checkpoints_metrics_and_probabilities() {
         mvt_train(&["eval", "--checkpoint", not_a_model.to_str().unwrap(), "--data", tiny_data().to_str().unwrap()]);
     assert!(!bad.status.success());
     assert!(
-        String::from_utf8_lossy(&bad.stderr).contains("is not an ONNX model"),
+        String::from_utf8_lossy(&bad.stderr).contains("not an ONNX file"),
         "{}",
         String::from_utf8_lossy(&bad.stderr)
     );

@@ -45,6 +45,7 @@ fn tiny_bert() -> TextEncoder {
 fn video(seed: u64, frames: usize, segments: usize) -> Video {
     let value = |i: usize| (((seed as usize * 7919 + i * 104729) % 1000) as f32 / 500.0) - 1.0;
     Video {
+        line: seed as usize + 1,
         name: format!("v{seed}"),
         title: String::new(),
         labels: vec![seed as usize % 6],

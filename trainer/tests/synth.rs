@@ -126,7 +126,7 @@ fn tiny_preset_has_its_sizes_the_original_layout_and_the_advertised_variety() {
     assert!(count(&|r| r.title.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))) >= 300);
 
     // Every row loads through the project's reader with the original's rules, none skipped.
-    let opts = LoadOptions { rgb_dim: 64, audio_dim: 16, keep_unlabeled: false };
+    let opts = LoadOptions { rgb_dim: 64, audio_dim: 16, keep_unlabeled: false, max_frames: None };
     let mut empty_audio = 0;
     let mut lengths = HashSet::new();
     for (split, rows) in [("train.txt", &train), ("val.txt", &val)] {

@@ -9,7 +9,6 @@ use mvt_formats::atomic_file::write_atomic;
 use mvt_formats::config::Config;
 use mvt_formats::dataset::{load_split, LoadOptions};
 use mvt_formats::model_file::read_model_metadata;
-use mvt_formats::tokenizer::TitleTokenizer;
 use mvt_runtime::output_json::inference_json;
 use mvt_runtime::predict::{Model, Options};
 use mvt_runtime::tag_dataset::{load_videos, predict_dataset};
@@ -36,6 +35,14 @@ enum Command {
         splits: Vec<String>,
     },
     /// Tag every video of a list file with a model file and write the original's output.json.
+    ///
+    /// A bad row (missing, unreadable or non-finite feature file, more frames than --max-frames, a line that is not
+    /// UTF-8, a duplicate name) is skipped with a warning naming its list line and file; the summary counts the
+    /// skips per reason.
+    ///
+    /// Exit status: 0 at least one video was tagged and the output written (skipped rows are reported on stderr);
+    /// 1 an error (model, list or class.txt unreadable, output not writable); 2 bad usage; 3 nothing to tag (every
+    /// row skipped, or no rows). On 1 and 3 the output file is not written: a previous one stays as it was.
     Infer(InferArgs),
     /// Print a model file's metadata (classes, threshold, dims, tokenizer, config, provenance).
     Info {
@@ -102,6 +109,9 @@ struct InferArgs {
     max_frames: usize,
 }
 
+/// `mvt infer`'s exit status when no video of the list could be tagged (nothing is written then).
+const EXIT_NOTHING_TAGGED: i32 = 3;
+
 fn infer(args: &InferArgs) -> anyhow::Result<()> {
     let options = Options {
         threshold: args.threshold,
@@ -112,8 +122,20 @@ fn infer(args: &InferArgs) -> anyhow::Result<()> {
     };
     let model = Model::load(&args.model, &options)?;
     let dataset = load_videos(&model, &args.data, &args.list)?;
-    for skipped in &dataset.report.skipped {
-        eprintln!("warning: {} line {} ({}): {}", args.list, skipped.line, skipped.name, skipped.reason);
+    let report = &dataset.report;
+    for skipped in &report.skipped {
+        eprintln!("warning: {} line {} ({}): {}; skipped", args.list, skipped.line, skipped.name, skipped.reason);
+    }
+    let skips = skip_summary(report);
+    if dataset.videos.is_empty() {
+        eprintln!(
+            "error: nothing to tag: {} rows in {}, {}; {} not written",
+            report.rows,
+            args.list,
+            skips,
+            args.out.display()
+        );
+        std::process::exit(EXIT_NOTHING_TAGGED);
     }
     let bar = indicatif::ProgressBar::new(dataset.videos.len() as u64).with_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} videos, {per_sec}, eta {eta}")
@@ -127,19 +149,23 @@ fn infer(args: &InferArgs) -> anyhow::Result<()> {
             .map(|p| if args.top_k.is_some() { p.top_k.iter().collect() } else { p.labels_in_class_order() });
     let json = inference_json(dataset.videos.iter().map(|v| v.name.as_str()).zip(labels));
     write_atomic(&args.out, json.as_bytes()).with_context(|| format!("cannot write {}", args.out.display()))?;
-    eprintln!(
-        "{} videos tagged ({} skipped) on {} -> {}",
-        predictions.len(),
-        dataset.report.skipped.len(),
-        model.provider(),
-        args.out.display()
-    );
+    eprintln!("{} videos tagged, {} on {} -> {}", predictions.len(), skips, model.provider(), args.out.display());
     Ok(())
 }
 
+/// "2 skipped (missing feature file: 1, too many frames: 1)", or "0 skipped".
+fn skip_summary(report: &mvt_formats::dataset::LoadReport) -> String {
+    if report.skipped.is_empty() {
+        return "0 skipped".into();
+    }
+    let counts: Vec<String> = report.skip_counts().iter().map(|(kind, n)| format!("{kind}: {n}")).collect();
+    format!("{} skipped ({})", report.skipped.len(), counts.join(", "))
+}
+
 fn info(path: &std::path::Path) -> anyhow::Result<()> {
+    // The same checks `Model::load` runs on the file (digest, limits, tokenizer against the metadata).
     let meta = read_model_metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    let tokenizer = TitleTokenizer::from_json(&meta.tokenizer_json)?;
+    let tokenizer = meta.tokenizer()?;
     println!("model file: {}", path.display());
     println!("classes: {}", meta.classes.len());
     for (index, name) in meta.classes.iter().enumerate() {

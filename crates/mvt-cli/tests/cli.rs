@@ -1,8 +1,13 @@
 //! `mvt infer`, `mvt info` and `mvt dataset` on the stand-in model (mvt-test-support's fixture) and a dataset in the original layout written
 //! here: the output.json equals the library's predictions and is byte-identical to Python's
-//! `json.dump(..., ensure_ascii=False, indent=4)` of the same data.
+//! `json.dump(..., ensure_ascii=False, indent=4)` of the same data. Bad rows are skipped naming their line and
+//! file, and a run that tags nothing or fails leaves a previous output file alone.
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use mvt_formats::dataset::FEATURE_DIR;
+use mvt_formats::feature_file::{read_feature_file, write_feature_file};
 
 use mvt_runtime::output_json::inference_json;
 use mvt_runtime::predict::{Model, Options};
@@ -27,7 +32,7 @@ fn infer_writes_the_originals_output_json() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     assert!(stderr.contains("e5.mp4") && stderr.contains("missing feature file"), "{stderr}");
-    assert!(stderr.contains("4 videos tagged (1 skipped)"), "{stderr}");
+    assert!(stderr.contains("4 videos tagged, 1 skipped (missing feature file: 1)"), "{stderr}");
     let written = std::fs::read_to_string(&out).unwrap();
 
     // The same videos through the library give the same document.
@@ -124,4 +129,115 @@ fn mvt_dataset_prints_both_splits() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("image features are 6-d but the configuration says 2048"), "{stderr}");
+}
+
+/// `mvt infer` on the fixture model and `dir`'s dataset, with `extra` arguments.
+fn infer(dir: &Path, list: &str, extra: &[&str]) -> (Output, String) {
+    let run = Command::new(env!("CARGO_BIN_EXE_mvt"))
+        .args(["infer", "--model"])
+        .arg(dir.join("fixture.onnx"))
+        .arg("--data")
+        .arg(dir)
+        .args(["--list", list, "--out"])
+        .arg(dir.join("output.json"))
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (run, stderr)
+}
+
+/// The fixture's dataset and model, plus `nan.pkl` (a1's features with a NaN) and `inf.pkl` (an infinite audio
+/// value), and the list `bad.txt`: line 1 a good row, 2 NaN features, 3 long.mp4 (13 frames), 4 a title that is not
+/// UTF-8, 5 infinite audio, 6 a good row.
+fn bad_rows_dataset() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fixture::write_model(dir.path());
+    write_dataset(dir.path());
+    let features = dir.path().join(FEATURE_DIR);
+    let mut file = read_feature_file(&std::fs::read(features.join("a1.pkl")).unwrap()).unwrap();
+    file.rgb[[1, 2]] = f32::NAN;
+    std::fs::write(features.join("nan.pkl"), write_feature_file(&file)).unwrap();
+    let mut file = read_feature_file(&std::fs::read(features.join("d4.pkl")).unwrap()).unwrap();
+    file.audio[[0, 0]] = f32::INFINITY;
+    std::fs::write(features.join("inf.pkl"), write_feature_file(&file)).unwrap();
+    let mut file = read_feature_file(&std::fs::read(features.join("a1.pkl")).unwrap()).unwrap();
+    for _ in 0..10 {
+        let row = file.rgb.row(0).to_owned();
+        file.rgb.push_row(row.view()).unwrap();
+    }
+    std::fs::write(features.join("long.pkl"), write_feature_file(&file)).unwrap();
+    let mut list = b"a1.mp4\tcat\tother\nnan.mp4\tcat dog\n".to_vec();
+    list.extend_from_slice(b"long.mp4\tlong one\nlatin.mp4\tcaf\xe9 au lait\tother\ninf.mp4\tdog\nd4.mp4\tdog\n");
+    std::fs::write(dir.path().join("bad.txt"), list).unwrap();
+    std::fs::copy(features.join("a1.pkl"), features.join("latin.pkl")).unwrap();
+    dir
+}
+
+#[test]
+fn infer_skips_bad_rows_naming_line_and_file() {
+    let dir = bad_rows_dataset();
+    let (run, stderr) = infer(dir.path(), "bad.txt", &["--max-frames", "12"]);
+    assert!(run.status.success(), "{stderr}");
+    let nan = format!(
+        "bad.txt line 2 (nan.mp4): features not finite in {}",
+        dir.path().join("feature_files/nan.pkl").display()
+    );
+    assert!(stderr.contains(&nan) && stderr.contains("image feature at frame 1, column 2 is NaN"), "{stderr}");
+    assert!(stderr.contains("bad.txt line 5 (inf.mp4)") && stderr.contains("inf.pkl"), "{stderr}");
+    let long = format!(
+        "bad.txt line 3 (long.mp4): {} has 13 image frames, more than max_frames 12; skipped",
+        dir.path().join("feature_files/long.pkl").display()
+    );
+    assert!(stderr.contains(&long), "{stderr}");
+    assert!(
+        stderr.contains("bad.txt line 4 (latin.mp4): the title is not valid UTF-8 (invalid utf-8 sequence of 1 bytes from index 3); skipped"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("2 videos tagged, 4 skipped (non-finite features: 2, not UTF-8: 1, too many frames: 1)"),
+        "{stderr}"
+    );
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("output.json")).unwrap()).unwrap();
+    let ids: Vec<&str> = written.as_array().unwrap().iter().map(|v| v["video_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["a1.mp4", "d4.mp4"]);
+}
+
+#[test]
+fn infer_that_tags_nothing_exits_3_and_keeps_the_previous_output() {
+    let dir = bad_rows_dataset();
+    std::fs::write(dir.path().join("gone.txt"), "gone1.mp4\tx\ngone2.mp4\ty\n").unwrap();
+    let previous = "[\"previous run\"]";
+    std::fs::write(dir.path().join("output.json"), previous).unwrap();
+    let (run, stderr) = infer(dir.path(), "gone.txt", &[]);
+    assert_eq!(run.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("gone.txt line 1 (gone1.mp4): missing feature file"), "{stderr}");
+    let output = dir.path().join("output.json");
+    assert!(
+        stderr.contains(&format!(
+            "error: nothing to tag: 2 rows in gone.txt, 2 skipped (missing feature file: 2); {} not written",
+            output.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), previous);
+
+    // An empty list tags nothing too.
+    std::fs::write(dir.path().join("empty.txt"), "\n").unwrap();
+    let (run, stderr) = infer(dir.path(), "empty.txt", &[]);
+    assert_eq!(run.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("nothing to tag: 0 rows in empty.txt, 0 skipped"), "{stderr}");
+
+    // A failing run (a model file that is not one) exits 1 and leaves the output alone as well.
+    std::fs::write(dir.path().join("fixture.onnx"), b"not a model").unwrap();
+    let (run, stderr) = infer(dir.path(), "bad.txt", &[]);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("fixture.onnx"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), previous);
+
+    // Usage errors are clap's 2.
+    let (run, _) = infer(dir.path(), "bad.txt", &["--top-k", "-1"]);
+    assert_eq!(run.status.code(), Some(2));
 }

@@ -40,6 +40,8 @@ pub enum DatasetError {
 /// One usable video.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Video {
+    /// 1-based line in the split file.
+    pub line: usize,
     /// The first field of the split file (a file name or URL).
     pub name: String,
     /// Possibly empty.
@@ -58,12 +60,14 @@ pub struct LoadOptions {
     pub audio_dim: usize,
     /// Keep rows without a known label (inference); the original skipped them for train and val.
     pub keep_unlabeled: bool,
+    /// Skip videos with more image frames or audio segments than this (inference: the model's `max_frames`).
+    pub max_frames: Option<usize>,
 }
 
 impl LoadOptions {
     /// Feature widths from the model configuration; rows without labels are skipped (train / val).
     pub fn for_training(model: &ModelConfig) -> Self {
-        LoadOptions { rgb_dim: model.rgb_dim, audio_dim: model.audio_dim, keep_unlabeled: false }
+        LoadOptions { rgb_dim: model.rgb_dim, audio_dim: model.audio_dim, keep_unlabeled: false, max_frames: None }
     }
 }
 
@@ -72,6 +76,11 @@ impl LoadOptions {
 pub enum SkipReason {
     /// The row's name field is empty or it has more than three tab-separated fields.
     BadRow(String),
+    /// The line is not UTF-8: `field` ("name", "title" or "labels") is where the first bad byte is.
+    NotUtf8 {
+        field: &'static str,
+        error: std::str::Utf8Error,
+    },
     /// The label field is empty.
     NoLabels,
     /// Every label is absent from class.txt.
@@ -87,12 +96,33 @@ pub enum SkipReason {
     },
     /// The image feature array has no rows.
     NoImageFrames(PathBuf),
+    /// A feature value is NaN or infinite (the first one found, image before audio).
+    NonFinite {
+        path: PathBuf,
+        /// `"image"` or `"audio"`.
+        what: &'static str,
+        frame: usize,
+        column: usize,
+        /// `"NaN"`, `"inf"` or `"-inf"`.
+        value: &'static str,
+    },
+    /// The model's tokenizer refuses the title (e.g. its word pieces lie too far in).
+    UnusableTitle(String),
+    /// More image frames or audio segments than [`LoadOptions::max_frames`].
+    TooManyFrames {
+        path: PathBuf,
+        /// `"image frames"` or `"audio segments"`.
+        what: &'static str,
+        found: usize,
+        max_frames: usize,
+    },
 }
 
 impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SkipReason::BadRow(why) => write!(f, "bad row: {why}"),
+            SkipReason::NotUtf8 { field, error } => write!(f, "the {field} is not valid UTF-8 ({error})"),
             SkipReason::NoLabels => write!(f, "no labels"),
             SkipReason::UnknownLabels(names) => {
                 write!(f, "no label is in class.txt ({})", names.join(", "))
@@ -105,6 +135,15 @@ impl fmt::Display for SkipReason {
                 write!(f, "unreadable feature file {}: {error}", path.display())
             }
             SkipReason::NoImageFrames(path) => write!(f, "no image frames in {}", path.display()),
+            SkipReason::NonFinite { path, what, frame, column, value } => write!(
+                f,
+                "features not finite in {}: {what} feature at frame {frame}, column {column} is {value}",
+                path.display()
+            ),
+            SkipReason::UnusableTitle(why) => write!(f, "{why}"),
+            SkipReason::TooManyFrames { path, what, found, max_frames } => {
+                write!(f, "{} has {found} {what}, more than max_frames {max_frames}", path.display())
+            }
         }
     }
 }
@@ -114,12 +153,16 @@ impl SkipReason {
     pub fn kind(&self) -> &'static str {
         match self {
             SkipReason::BadRow(_) => "bad row",
+            SkipReason::NotUtf8 { .. } => "not UTF-8",
             SkipReason::NoLabels => "no labels",
             SkipReason::UnknownLabels(_) => "only unknown labels",
             SkipReason::Duplicate { .. } => "duplicate name",
             SkipReason::MissingFeatureFile(_) => "missing feature file",
             SkipReason::UnreadableFeatureFile { .. } => "unreadable feature file",
             SkipReason::NoImageFrames(_) => "no image frames",
+            SkipReason::NonFinite { .. } => "non-finite features",
+            SkipReason::TooManyFrames { .. } => "too many frames",
+            SkipReason::UnusableTitle(_) => "unusable title",
         }
     }
 }
@@ -177,6 +220,53 @@ impl LoadReport {
         }
         counts
     }
+
+    /// Rows skipped, as a share of the split's rows (0 for an empty split).
+    pub fn unusable_share(&self) -> f64 {
+        if self.rows == 0 {
+            0.0
+        } else {
+            self.skipped.len() as f64 / self.rows as f64
+        }
+    }
+
+    /// What loading did, as `mvt dataset` prints it (without the feature and label statistics): videos kept of
+    /// rows, unknown labels dropped, skip counts per reason and the first 20 skipped rows with their reasons.
+    pub fn summary(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (rows, skipped) = (self.rows, self.skipped.len());
+        writeln!(f, "{}: {} videos from {rows} rows ({skipped} skipped)", self.split, rows - skipped)?;
+        write_unknown_labels(f, self)?;
+        write_skipped(f, self)
+    }
+}
+
+fn write_unknown_labels(f: &mut fmt::Formatter<'_>, r: &LoadReport) -> fmt::Result {
+    if !r.unknown_labels.is_empty() {
+        let dropped: Vec<String> = r.unknown_labels.iter().map(|(l, n)| format!("{l} x{n}")).collect();
+        writeln!(f, "  unknown labels dropped from kept rows: {}", dropped.join(", "))?;
+    }
+    Ok(())
+}
+
+/// The skip counts per reason and the first [`SHOWN_SKIPPED_ROWS`] skipped rows (nothing when none was skipped).
+fn write_skipped(f: &mut fmt::Formatter<'_>, r: &LoadReport) -> fmt::Result {
+    if !r.skipped.is_empty() {
+        let counts: Vec<String> = r.skip_counts().iter().map(|(k, n)| format!("{k}: {n}")).collect();
+        writeln!(f, "  skipped rows ({}):", counts.join(", "))?;
+        for row in r.skipped.iter().take(SHOWN_SKIPPED_ROWS) {
+            writeln!(f, "    line {} {}: {}", row.line, row.name, row.reason)?;
+        }
+        if r.skipped.len() > SHOWN_SKIPPED_ROWS {
+            writeln!(f, "    ... and {} more", r.skipped.len() - SHOWN_SKIPPED_ROWS)?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Clone, Debug)]
@@ -248,15 +338,25 @@ struct Row {
 pub fn load_split(data_dir: &Path, split_file: &str, opts: &LoadOptions) -> Result<Dataset, DatasetError> {
     let classes = read_classes(&data_dir.join("class.txt"))?;
     let class_index: HashMap<&str, usize> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
-    let text = read_text(&data_dir.join(split_file))?;
+    let list = data_dir.join(split_file);
+    let bytes = std::fs::read(&list).map_err(|source| DatasetError::Io { path: list.clone(), source })?;
     let mut report = LoadReport { split: split_file.to_string(), ..LoadReport::default() };
     let mut rows = Vec::new();
     let mut kept_lines: HashMap<String, usize> = HashMap::new();
-    for (i, raw) in text.lines().enumerate() {
+    for (i, raw) in list_lines(&bytes).enumerate() {
         let line = i + 1;
-        if raw.trim().is_empty() {
-            continue;
-        }
+        // One line that is not UTF-8 costs that row only (the original's Python would stop at it).
+        let raw = match std::str::from_utf8(raw) {
+            Ok(raw) if raw.trim().is_empty() => continue,
+            Ok(raw) => raw,
+            Err(_) => {
+                report.rows += 1;
+                let (field, error) = first_bad_field(raw);
+                let name = String::from_utf8_lossy(raw.split(|&b| b == b'\t').next().unwrap_or(raw)).trim().into();
+                report.skipped.push(SkippedRow { line, name, reason: SkipReason::NotUtf8 { field, error } });
+                continue;
+            }
+        };
         report.rows += 1;
         let fields: Vec<&str> = raw.split('\t').collect();
         let name = fields[0].trim().to_string();
@@ -301,6 +401,7 @@ pub fn load_split(data_dir: &Path, split_file: &str, opts: &LoadOptions) -> Resu
             Ok((rgb, audio, padded)) => {
                 report.padded_audio += usize::from(padded);
                 videos.push(Video {
+                    line: row.line,
                     name: row.name.clone(),
                     title: row.title.clone(),
                     labels: row.labels.clone(),
@@ -313,6 +414,23 @@ pub fn load_split(data_dir: &Path, split_file: &str, opts: &LoadOptions) -> Resu
     }
     report.skipped.sort_by_key(|s| s.line);
     Ok(Dataset { classes, videos, report })
+}
+
+/// The lines of a list file's bytes, without their line ends ("\n" or "\r\n") and without a leading byte order
+/// mark, as `str::lines` gives them.
+fn list_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    bytes.split(|&b| b == b'\n').map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+}
+
+/// The first tab-separated field of a line that is not UTF-8 (a tab is never part of a multi-byte sequence).
+fn first_bad_field(line: &[u8]) -> (&'static str, std::str::Utf8Error) {
+    let mut fields =
+        line.split(|&b| b == b'\t').zip(["name", "title", "labels"].into_iter().chain(std::iter::repeat("field")));
+    fields
+        .find_map(|(field, what)| std::str::from_utf8(field).err().map(|e| (what, e)))
+        .unwrap_or_else(|| ("line", std::str::from_utf8(line).unwrap_err()))
 }
 
 /// A row's features, or why it is skipped; a width that contradicts the configuration is an error.
@@ -365,7 +483,31 @@ fn read_one(path: &Path, opts: &LoadOptions) -> Features {
     if !padded {
         check("audio", file.audio.ncols(), opts.audio_dim)?;
     }
+    if let Some(reason) = non_finite(path, "image", &file.rgb).or_else(|| non_finite(path, "audio", &file.audio)) {
+        return Ok(Err(reason));
+    }
+    if let Some(max_frames) = opts.max_frames {
+        let over = [("image frames", file.rgb.nrows()), ("audio segments", file.audio.nrows())]
+            .into_iter()
+            .find(|&(_, found)| found > max_frames);
+        if let Some((what, found)) = over {
+            return Ok(Err(SkipReason::TooManyFrames { path: path.to_owned(), what, found, max_frames }));
+        }
+    }
     Ok(Ok((file.rgb, pad_empty_audio(file.audio, opts.audio_dim), padded)))
+}
+
+/// The first NaN or infinite value of `features`, as a skip reason naming the file, the frame and the column.
+fn non_finite(path: &Path, what: &'static str, features: &Array2<f32>) -> Option<SkipReason> {
+    let ((frame, column), &value) = features.indexed_iter().find(|(_, v)| !v.is_finite())?;
+    let value = if value.is_nan() {
+        "NaN"
+    } else if value > 0.0 {
+        "inf"
+    } else {
+        "-inf"
+    };
+    Some(SkipReason::NonFinite { path: path.to_owned(), what, frame, column, value })
 }
 
 fn read_text(path: &Path) -> Result<String, DatasetError> {
@@ -460,27 +602,14 @@ impl fmt::Display for Summary {
         writeln!(f, "  titles: {} empty of {}", self.empty_titles, self.videos)?;
         let per_video: Vec<String> = self.labels_per_video.iter().map(|(n, v)| format!("{n} label(s): {v}")).collect();
         writeln!(f, "  labels per video: {}", per_video.join(", "))?;
-        if !r.unknown_labels.is_empty() {
-            let dropped: Vec<String> = r.unknown_labels.iter().map(|(l, n)| format!("{l} x{n}")).collect();
-            writeln!(f, "  unknown labels dropped from kept rows: {}", dropped.join(", "))?;
-        }
+        write_unknown_labels(f, r)?;
         writeln!(f, "  label histogram (videos per class):")?;
         let widest = self.label_counts.iter().copied().max().unwrap_or(0).max(1);
         for (name, &count) in self.classes.iter().zip(&self.label_counts) {
             let bar = "#".repeat((count * 40).div_ceil(widest));
             writeln!(f, "    {count:>6} {bar:<40} {name}")?;
         }
-        if !r.skipped.is_empty() {
-            let counts: Vec<String> = r.skip_counts().iter().map(|(k, n)| format!("{k}: {n}")).collect();
-            writeln!(f, "  skipped rows ({}):", counts.join(", "))?;
-            for row in r.skipped.iter().take(SHOWN_SKIPPED_ROWS) {
-                writeln!(f, "    line {} {}: {}", row.line, row.name, row.reason)?;
-            }
-            if r.skipped.len() > SHOWN_SKIPPED_ROWS {
-                writeln!(f, "    ... and {} more", r.skipped.len() - SHOWN_SKIPPED_ROWS)?;
-            }
-        }
-        Ok(())
+        write_skipped(f, r)
     }
 }
 
@@ -506,5 +635,57 @@ mod tests {
         let pickle = FeatureFileError::from(read_feature_file(b"\x80\x03N.").unwrap_err());
         assert!(matches!(pickle, FeatureFileError::Pickle(PickleError::NotFeatureFile(_))));
         assert_eq!(pickle.to_string(), "not a feature file: the top level is a None, not a dict");
+    }
+
+    #[test]
+    fn non_finite_features_name_the_file_frame_and_column() {
+        let path = Path::new("feature_files/a.pkl");
+        let mut rgb = Array2::<f32>::zeros((3, 4));
+        assert_eq!(non_finite(path, "image", &rgb), None);
+        rgb[[2, 1]] = f32::NEG_INFINITY;
+        rgb[[1, 3]] = f32::NAN;
+        let reason = non_finite(path, "image", &rgb).unwrap();
+        let expected =
+            SkipReason::NonFinite { path: path.to_owned(), what: "image", frame: 1, column: 3, value: "NaN" };
+        assert_eq!(reason, expected);
+        assert_eq!(reason.kind(), "non-finite features");
+        assert_eq!(
+            reason.to_string(),
+            "features not finite in feature_files/a.pkl: image feature at frame 1, column 3 is NaN"
+        );
+        let audio = Array2::from_elem((1, 2), f32::INFINITY);
+        assert!(non_finite(path, "audio", &audio)
+            .unwrap()
+            .to_string()
+            .ends_with("audio feature at frame 0, column 0 is inf"));
+    }
+
+    #[test]
+    fn the_load_report_summary_counts_and_lists_the_skipped_rows() {
+        let skipped = |line, reason| SkippedRow { line, name: format!("v{line}.mp4"), reason };
+        let mut report = LoadReport {
+            split: "train.txt".into(),
+            rows: 40,
+            skipped: vec![skipped(2, SkipReason::NoLabels)],
+            ..LoadReport::default()
+        };
+        report
+            .skipped
+            .extend((3..=24).map(|line| skipped(line, SkipReason::MissingFeatureFile(format!("v{line}.pkl").into()))));
+        report.unknown_labels.insert("cats".into(), 2);
+        assert_eq!(report.unusable_share(), 23.0 / 40.0);
+        let text = report.summary();
+        assert!(text.starts_with("train.txt: 17 videos from 40 rows (23 skipped)\n"), "{text}");
+        for expected in [
+            "  unknown labels dropped from kept rows: cats x2\n",
+            "  skipped rows (missing feature file: 22, no labels: 1):\n",
+            "    line 2 v2.mp4: no labels\n",
+            "    line 21 v21.mp4: missing feature file v21.pkl\n",
+            "    ... and 3 more\n",
+        ] {
+            assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+        }
+        assert!(!text.contains("line 22 "), "{text}");
+        assert_eq!(LoadReport::default().unusable_share(), 0.0);
     }
 }

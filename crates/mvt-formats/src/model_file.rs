@@ -5,16 +5,22 @@
 //! [`input_signature`] / [`output_signature`]) and the library (which checks a file with [`read_model_metadata`]
 //! before ONNX Runtime sees it). docs/model-file.md describes the same keys for people.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
+use prost::Message;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
-use crate::config::ModelConfig;
-use crate::onnx::{DataType, Dim, GraphSignature, ModelHeader, OnnxError, ValueInfoProto};
+use crate::config::{ModelConfig, TextEncoder};
+use crate::onnx::{
+    raw_fields, DataType, Dim, GraphSignature, ModelHeader, ModelProto, OnnxError, StringStringEntryProto,
+    ValueInfoProto,
+};
+use crate::tokenizer::TitleTokenizer;
 
-/// The file-format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The file-format version this build writes and reads. 2: files carry `mvt.digest` (version 1 files had none).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The `metadata_props` keys.
 pub mod keys {
@@ -28,6 +34,38 @@ pub mod keys {
     pub const EMPTY_AUDIO_FRAMES: &str = "mvt.empty_audio_frames";
     pub const MODEL_CONFIG: &str = "mvt.model_config";
     pub const PROVENANCE: &str = "mvt.provenance";
+    pub const DIGEST: &str = "mvt.digest";
+}
+
+/// The largest values a model file may declare. Each number in the metadata sizes something the library
+/// allocates or loops over (padded batches, class lists, tokenizer tables), so each has a ceiling far above any
+/// real model (the original: 2048-d frames, 128-d audio, 512 / 128 LSTMs, 768-wide ERNIE with 18000 tokens and
+/// 513 positions, 50-token titles, ~100s of classes) but low enough that a corrupted or hostile number fails
+/// here with its key named, instead of asking for terabytes on the first video.
+pub mod limits {
+    /// The model file itself: the protobuf limit (2 GiB - 1), checked on the file's size before reading.
+    pub const MAX_MODEL_FILE_BYTES: u64 = crate::onnx::MAX_FILE_BYTES;
+    /// `mvt.rgb_dim`, `mvt.audio_dim`: features per frame / audio segment.
+    pub const MAX_FEATURE_DIM: usize = 65_536;
+    /// Every other width of the model config: LSTM sizes, encoder hidden and feed-forward sizes, TextCNN filters,
+    /// embedding width.
+    pub const MAX_WIDTH: usize = 65_536;
+    /// `mvt.classes` (and the config's `num_classes`).
+    pub const MAX_CLASSES: usize = 100_000;
+    /// One class name, in UTF-8 bytes.
+    pub const MAX_CLASS_NAME_BYTES: usize = 1024;
+    /// `mvt.text_max_len`: BERT/ERNIE's 512 positions.
+    pub const MAX_TEXT_MAX_LEN: usize = 512;
+    /// `mvt.empty_audio_frames`: the library's largest `max_frames` (mvt-runtime `limits::MAX_FRAMES`, 24 hours at
+    /// one frame per second); `Model::load` also refuses more than its own `max_frames`.
+    pub const MAX_EMPTY_AUDIO_FRAMES: usize = 86_400;
+    /// Tokenizer vocabulary and the encoder's `vocab_size` (the largest real vocabularies have ~250k tokens).
+    pub const MAX_VOCAB_SIZE: usize = 1_000_000;
+    /// Encoder layers and `max_position_embeddings` / `type_vocab_size`.
+    pub const MAX_LAYERS: usize = 1024;
+    pub const MAX_POSITIONS: usize = 65_536;
+    /// TextCNN windows (how many, and each one's size is at most `MAX_TEXT_MAX_LEN`).
+    pub const MAX_TEXTCNN_WINDOWS: usize = 64;
 }
 
 /// Where a model came from.
@@ -84,6 +122,16 @@ pub enum ModelFileError {
     InvalidKey { key: &'static str, reason: String, source: Option<serde_json::Error> },
     #[error("the model graph does not match the mvt model signature: {0}")]
     Signature(String),
+    #[error("the `{}` metadata is given more than once", shown(.0))]
+    DuplicateKey(String),
+    #[error(
+        "the mvt model file has no `{}` metadata, so its integrity cannot be checked (re-export it with `mvt-train export`)",
+        keys::DIGEST
+    )]
+    NoDigest,
+    /// A byte of the file changed after export: the graph, a weight or a metadata value.
+    #[error("{path}: the model file is corrupted (digest mismatch: stored {}, computed {computed})", shown(.stored))]
+    Corrupted { path: String, stored: String, computed: String },
 }
 
 impl ModelMetadata {
@@ -127,16 +175,20 @@ impl ModelMetadata {
         .collect()
     }
 
-    /// Decode and check the `metadata_props` of a model file.
+    /// Decode and check the `metadata_props` of a model file: the format version, no key twice, every number
+    /// within [`limits`] and consistent with the model config, the class names, and the embedded tokenizer
+    /// ([`ModelMetadata::tokenizer`]). `mvt.digest` is not checked here (it needs the file's bytes:
+    /// [`model_metadata_from_bytes`]).
     pub fn from_props(props: &[(String, String)]) -> Result<Self, ModelFileError> {
         let get = |key: &'static str| props.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
         let require = |key: &'static str| get(key).ok_or(ModelFileError::MissingKey(key));
         let invalid = |key: &'static str, reason: String| ModelFileError::InvalidKey { key, reason, source: None };
-        let count = |key: &'static str| -> Result<usize, ModelFileError> {
+        let count = |key: &'static str, max: usize| -> Result<usize, ModelFileError> {
             let text = require(key)?;
             match text.trim().parse::<usize>() {
+                Ok(n) if n > max => Err(invalid(key, format!("{n} is more than {max}, the most this build accepts"))),
                 Ok(n) if n > 0 => Ok(n),
-                _ => Err(invalid(key, format!("expected a positive integer, found {text:?}"))),
+                _ => Err(invalid(key, format!("expected a positive integer, found {:?}", shown(text)))),
             }
         };
         fn json<T: serde::de::DeserializeOwned>(key: &'static str, text: &str) -> Result<T, ModelFileError> {
@@ -147,12 +199,14 @@ impl ModelMetadata {
             })
         }
 
-        let version = get(keys::FORMAT_VERSION).ok_or(ModelFileError::NotMvtModel)?;
-        if version.trim() != FORMAT_VERSION.to_string() {
-            return Err(ModelFileError::UnsupportedVersion { found: version.to_string() });
+        check_version(props)?;
+        let mut seen = HashSet::with_capacity(props.len());
+        if let Some((key, _)) = props.iter().find(|(k, _)| !seen.insert(k.as_str())) {
+            return Err(ModelFileError::DuplicateKey(key.clone()));
         }
 
         let model_config: ModelConfig = json(keys::MODEL_CONFIG, require(keys::MODEL_CONFIG)?)?;
+        check_config(&model_config).map_err(|reason| invalid(keys::MODEL_CONFIG, reason))?;
         let classes: Vec<String> = json(keys::CLASSES, require(keys::CLASSES)?)?;
         if classes.len() != model_config.num_classes {
             return Err(invalid(
@@ -160,21 +214,15 @@ impl ModelMetadata {
                 format!("{} class names for a model with {} classes", classes.len(), model_config.num_classes),
             ));
         }
+        check_class_names(&classes).map_err(|reason| invalid(keys::CLASSES, reason))?;
         let threshold_text = require(keys::THRESHOLD)?;
         let threshold = match threshold_text.trim().parse::<f64>() {
             Ok(t) if (0.0..=1.0).contains(&t) => t,
             _ => {
-                return Err(invalid(keys::THRESHOLD, format!("expected a number in [0, 1], found {threshold_text:?}")))
+                let reason = format!("expected a number in [0, 1], found {:?}", shown(threshold_text));
+                return Err(invalid(keys::THRESHOLD, reason));
             }
         };
-        let tokenizer_json = require(keys::TOKENIZER)?.to_string();
-        match serde_json::from_str::<serde_json::Value>(&tokenizer_json) {
-            Ok(serde_json::Value::Object(_)) => {}
-            parsed => {
-                let reason = "expected the text of a tokenizer.json (a JSON object)".into();
-                return Err(ModelFileError::InvalidKey { key: keys::TOKENIZER, reason, source: parsed.err() });
-            }
-        }
         // The dims are stored on their own for readers that do not parse the config; they must agree with it.
         let agree = |key: &'static str, stored: usize, in_config: usize| {
             if stored == in_config {
@@ -183,24 +231,207 @@ impl ModelMetadata {
                 Err(invalid(key, format!("{stored} disagrees with the model config's {in_config}")))
             }
         };
-        let text_max_len = agree(keys::TEXT_MAX_LEN, count(keys::TEXT_MAX_LEN)?, model_config.text_max_len)?;
-        let rgb_dim = agree(keys::RGB_DIM, count(keys::RGB_DIM)?, model_config.rgb_dim)?;
-        let audio_dim = agree(keys::AUDIO_DIM, count(keys::AUDIO_DIM)?, model_config.audio_dim)?;
-        let empty_audio_frames = count(keys::EMPTY_AUDIO_FRAMES)?;
+        use limits::*;
+        let text_max_len =
+            agree(keys::TEXT_MAX_LEN, count(keys::TEXT_MAX_LEN, MAX_TEXT_MAX_LEN)?, model_config.text_max_len)?;
+        let rgb_dim = agree(keys::RGB_DIM, count(keys::RGB_DIM, MAX_FEATURE_DIM)?, model_config.rgb_dim)?;
+        let audio_dim = agree(keys::AUDIO_DIM, count(keys::AUDIO_DIM, MAX_FEATURE_DIM)?, model_config.audio_dim)?;
+        let empty_audio_frames = count(keys::EMPTY_AUDIO_FRAMES, MAX_EMPTY_AUDIO_FRAMES)?;
         let provenance = json(keys::PROVENANCE, require(keys::PROVENANCE)?)?;
 
-        Ok(Self {
+        let meta = Self {
             classes,
             threshold,
-            tokenizer_json,
+            tokenizer_json: require(keys::TOKENIZER)?.to_string(),
             text_max_len,
             rgb_dim,
             audio_dim,
             empty_audio_frames,
             model_config,
             provenance,
-        })
+        };
+        meta.tokenizer()?;
+        Ok(meta)
     }
+
+    /// The embedded tokenizer, loaded and checked against the rest of the metadata: it truncates to
+    /// `text_max_len`, and its vocabulary (size and largest id) fits the text encoder's `vocab_size` and
+    /// [`limits::MAX_VOCAB_SIZE`]. The one check of the tokenizer: [`ModelMetadata::from_props`] runs it, and the
+    /// library loads its tokenizer through it.
+    pub fn tokenizer(&self) -> Result<TitleTokenizer, ModelFileError> {
+        let invalid = |reason: String| ModelFileError::InvalidKey { key: keys::TOKENIZER, reason, source: None };
+        let vocab_size = match &self.model_config.text_encoder {
+            TextEncoder::Pretrained(encoder) => encoder.vocab_size,
+            TextEncoder::Embedding { vocab_size, .. } => *vocab_size,
+        };
+        let too_many = |tokens: usize| {
+            invalid(format!(
+                "the tokenizer's vocabulary has {tokens} tokens, more than the text encoder's vocab_size {vocab_size} \
+                 (at most {})",
+                limits::MAX_VOCAB_SIZE
+            ))
+        };
+        // Counted on the JSON text first: a loaded vocabulary costs ~25 times its text.
+        if let Some(tokens) = vocab_entries(&self.tokenizer_json) {
+            if tokens > limits::MAX_VOCAB_SIZE || tokens > vocab_size {
+                return Err(too_many(tokens));
+            }
+        }
+        let tokenizer = TitleTokenizer::from_json(&self.tokenizer_json)
+            .map_err(|e| invalid(format!("the embedded tokenizer does not load: {e}")))?;
+        if tokenizer.max_len() != self.text_max_len {
+            return Err(invalid(format!(
+                "the tokenizer truncates titles to {} tokens but `{}` is {}",
+                tokenizer.max_len(),
+                keys::TEXT_MAX_LEN,
+                self.text_max_len
+            )));
+        }
+        let (tokens, largest_id) = (tokenizer.vocab_size(), tokenizer.max_token_id());
+        if tokens > limits::MAX_VOCAB_SIZE || tokens > vocab_size {
+            return Err(too_many(tokens));
+        }
+        if largest_id.is_some_and(|id| id as usize >= vocab_size) {
+            return Err(invalid(format!(
+                "the tokenizer has token id {}, past the text encoder's vocab_size {vocab_size}",
+                largest_id.unwrap_or_default()
+            )));
+        }
+        Ok(tokenizer)
+    }
+}
+
+/// The entries of a tokenizer.json's `model.vocab`, counted without building anything (`None`: not that shape;
+/// the tokenizer's own parser then reports what is wrong).
+fn vocab_entries(json: &str) -> Option<usize> {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    struct Count(usize);
+    impl<'de> Visitor<'de> for Count {
+        type Value = usize;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a vocabulary")
+        }
+        fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<usize, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {
+                self.0 += 1;
+            }
+            Ok(self.0)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<usize, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {
+                self.0 += 1;
+            }
+            Ok(self.0)
+        }
+    }
+    struct Vocab(usize);
+    impl<'de> Deserialize<'de> for Vocab {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(Count(0)).map(Vocab)
+        }
+    }
+    #[derive(Deserialize)]
+    struct Model {
+        vocab: Option<Vocab>,
+    }
+    #[derive(Deserialize)]
+    struct TokenizerJson {
+        model: Option<Model>,
+    }
+    let parsed: TokenizerJson = serde_json::from_str(json).ok()?;
+    parsed.model?.vocab.map(|v| v.0)
+}
+
+/// `mvt.format_version`: present (else the file is "not an mvt model"), once, and this build's.
+fn check_version(props: &[(String, String)]) -> Result<(), ModelFileError> {
+    let mut versions = props.iter().filter(|(k, _)| k == keys::FORMAT_VERSION).map(|(_, v)| v);
+    let version = versions.next().ok_or(ModelFileError::NotMvtModel)?;
+    if versions.next().is_some() {
+        return Err(ModelFileError::DuplicateKey(keys::FORMAT_VERSION.into()));
+    }
+    if version.trim() != FORMAT_VERSION.to_string() {
+        return Err(ModelFileError::UnsupportedVersion { found: shown(version) });
+    }
+    Ok(())
+}
+
+/// Every number of the model config within [`limits`] (the reason names the field).
+fn check_config(c: &ModelConfig) -> Result<(), String> {
+    use limits::*;
+    let within = |name: &str, value: usize, min: usize, max: usize| {
+        if (min..=max).contains(&value) {
+            Ok(())
+        } else {
+            Err(format!("{name} is {value}; it must be between {min} and {max}"))
+        }
+    };
+    let fraction = |name: &str, value: f64| {
+        if (0.0..=1.0).contains(&value) {
+            Ok(())
+        } else {
+            Err(format!("{name} is {value}; it must be between 0 and 1"))
+        }
+    };
+    within("num_classes", c.num_classes, 1, MAX_CLASSES)?;
+    within("rgb_dim", c.rgb_dim, 1, MAX_FEATURE_DIM)?;
+    within("audio_dim", c.audio_dim, 1, MAX_FEATURE_DIM)?;
+    within("lstm_size_img", c.lstm_size_img, 1, MAX_WIDTH)?;
+    within("lstm_size_audio", c.lstm_size_audio, 1, MAX_WIDTH)?;
+    fraction("drop_rate", c.drop_rate)?;
+    within("text_max_len", c.text_max_len, 3, MAX_TEXT_MAX_LEN)?;
+    within("textcnn_windows (count)", c.textcnn_windows.len(), 0, MAX_TEXTCNN_WINDOWS)?;
+    for &window in &c.textcnn_windows {
+        within("a textcnn window", window, 1, MAX_TEXT_MAX_LEN)?;
+    }
+    within("textcnn_filters", c.textcnn_filters, 1, MAX_WIDTH)?;
+    match &c.text_encoder {
+        TextEncoder::Embedding { vocab_size, dim } => {
+            within("text_encoder.vocab_size", *vocab_size, 1, MAX_VOCAB_SIZE)?;
+            within("text_encoder.dim", *dim, 1, MAX_WIDTH)
+        }
+        TextEncoder::Pretrained(e) => {
+            within("text_encoder.vocab_size", e.vocab_size, 1, MAX_VOCAB_SIZE)?;
+            within("text_encoder.hidden_size", e.hidden_size, 1, MAX_WIDTH)?;
+            within("text_encoder.num_hidden_layers", e.num_hidden_layers, 0, MAX_LAYERS)?;
+            within("text_encoder.num_attention_heads", e.num_attention_heads, 1, e.hidden_size)?;
+            within("text_encoder.intermediate_size", e.intermediate_size, 1, MAX_WIDTH)?;
+            within("text_encoder.max_position_embeddings", e.max_position_embeddings, c.text_max_len, MAX_POSITIONS)?;
+            within("text_encoder.type_vocab_size", e.type_vocab_size, 1, MAX_LAYERS)?;
+            fraction("text_encoder.hidden_dropout_prob", e.hidden_dropout_prob)?;
+            fraction("text_encoder.attention_probs_dropout_prob", e.attention_probs_dropout_prob)?;
+            if (0.0..=1.0).contains(&e.layer_norm_eps) {
+                Ok(())
+            } else {
+                Err(format!("text_encoder.layer_norm_eps is {}; it must be between 0 and 1", e.layer_norm_eps))
+            }
+        }
+    }
+}
+
+/// Class names are output labels: non-empty, at most [`limits::MAX_CLASS_NAME_BYTES`], no control characters
+/// (NUL would cut the name short in C), no name twice.
+fn check_class_names(classes: &[String]) -> Result<(), String> {
+    let mut first_index = std::collections::HashMap::with_capacity(classes.len());
+    for (index, name) in classes.iter().enumerate() {
+        if name.is_empty() {
+            return Err(format!("class {index} has an empty name"));
+        }
+        if name.len() > limits::MAX_CLASS_NAME_BYTES {
+            let max = limits::MAX_CLASS_NAME_BYTES;
+            return Err(format!("class {index} has a name of {} bytes, more than {max}", name.len()));
+        }
+        if let Some(c) = name.chars().find(|c| c.is_control()) {
+            return Err(format!(
+                "class {index} {:?} contains the control character U+{:04X}",
+                shown(name),
+                u32::from(c)
+            ));
+        }
+        if let Some(first) = first_index.insert(name.as_str(), index) {
+            return Err(format!("duplicate class name {:?} (classes {first} and {index})", shown(name)));
+        }
+    }
+    Ok(())
 }
 
 /// The graph inputs every mvt model has, in order (docs/model.md): B, T1, T2 and L are dynamic.
@@ -232,9 +463,14 @@ pub fn check_signature(graph: &GraphSignature, meta: &ModelMetadata) -> Result<(
     let compare = |what: &str, found: &[ValueInfoProto], expected: &[ValueInfoProto]| {
         let names = |v: &[ValueInfoProto]| v.iter().map(|x| x.name.clone()).collect::<Vec<_>>();
         if names(found) != names(expected) {
+            // At most 12 names of a hostile list, each cut short.
+            let mut listed: Vec<String> = found.iter().take(12).map(|x| format!("{:?}", shown(&x.name))).collect();
+            if found.len() > 12 {
+                listed.push(format!("... ({} in all)", found.len()));
+            }
             return Err(ModelFileError::Signature(format!(
-                "{what} are {:?}, expected {:?}",
-                names(found),
+                "{what} are [{}], expected {:?}",
+                listed.join(", "),
                 names(expected)
             )));
         }
@@ -269,22 +505,94 @@ fn type_name(elem_type: i32) -> String {
     DataType::try_from(elem_type).map(|t| format!("{t:?}")).unwrap_or_else(|_| format!("#{elem_type}"))
 }
 
-/// Read an ONNX file's header, decode its mvt metadata and check its graph signature, without loading weights
-/// into ONNX Runtime.
+/// Read an ONNX file (bounded: [`crate::onnx::read_file`]), verify its digest, decode its mvt metadata and
+/// check its graph signature, without loading weights into ONNX Runtime.
 pub fn read_model_metadata(path: &Path) -> Result<ModelMetadata, ModelFileError> {
-    let bytes = std::fs::read(path).map_err(|source| OnnxError::Io { path: path.display().to_string(), source })?;
+    let bytes = crate::onnx::read_file(path)?;
     model_metadata_from_bytes(&bytes, &path.display().to_string())
 }
 
 /// [`read_model_metadata`] for a file already in memory (e.g. the bytes handed to ONNX Runtime next); `source`
-/// names them in errors.
+/// names them in errors. In order: the bytes are protobuf, the digest (when there is one) matches, the
+/// metadata is mvt's and of this version, the digest is there, the metadata is valid, the graph signature fits.
 pub fn model_metadata_from_bytes(bytes: &[u8], source: &str) -> Result<ModelMetadata, ModelFileError> {
+    if bytes.is_empty() {
+        return Err(OnnxError::Empty { path: source.to_string() }.into());
+    }
+    // The digest is checked on the raw fields first, so a flipped byte is reported as corruption rather than as
+    // whatever it broke (a string that is no longer UTF-8, a number out of range). Two passes over the fields,
+    // nothing kept but (at most two) digest entries: the field's first byte and the value.
+    let mut digests: Vec<(usize, String)> = Vec::new();
+    for field in raw_fields(bytes) {
+        let field = field.map_err(|reason| OnnxError::Malformed { path: source.to_string(), reason })?;
+        if field.number == METADATA_PROPS_FIELD && digests.len() < 2 {
+            if let Ok(entry) = StringStringEntryProto::decode(&bytes[field.payload.clone()]) {
+                if entry.key == keys::DIGEST {
+                    digests.push((field.field.start, entry.value));
+                }
+            }
+        }
+    }
+    if let [(digest_at, stored)] = digests.as_slice() {
+        if stored.starts_with(DIGEST_PREFIX) {
+            let others = raw_fields(bytes).map_while(Result::ok).filter(|f| f.field.start != *digest_at);
+            let computed = digest_of(others.map(|f| &bytes[f.field]));
+            if &computed != stored {
+                return Err(ModelFileError::Corrupted { path: source.to_string(), stored: stored.clone(), computed });
+            }
+        }
+    }
     let header = ModelHeader::parse(bytes, source)?;
     let props: Vec<(String, String)> = header.metadata_props.into_iter().map(|e| (e.key, e.value)).collect();
+    check_version(&props)?;
+    match digests.as_slice() {
+        [] => return Err(ModelFileError::NoDigest),
+        [(_, stored)] if !stored.starts_with(DIGEST_PREFIX) => {
+            let reason = format!("expected \"{DIGEST_PREFIX}<64 hex digits>\", found {:?}", shown(stored));
+            return Err(ModelFileError::InvalidKey { key: keys::DIGEST, reason, source: None });
+        }
+        [_] => {}
+        _ => return Err(ModelFileError::DuplicateKey(keys::DIGEST.into())),
+    }
     let meta = ModelMetadata::from_props(&props)?;
     let graph = header.graph.ok_or_else(|| ModelFileError::Signature("the file has no graph".into()))?;
     check_signature(&graph, &meta)?;
     Ok(meta)
+}
+
+/// `metadata_props` in `ModelProto`.
+const METADATA_PROPS_FIELD: u32 = 14;
+const DIGEST_PREFIX: &str = "sha256:";
+
+/// `sha256:` and the lowercase hex SHA-256 of the parts, concatenated.
+fn digest_of<'a>(parts: impl Iterator<Item = &'a [u8]>) -> String {
+    let mut hasher = Sha256::new();
+    parts.for_each(|part| hasher.update(part));
+    let hash = hasher.finalize();
+    let mut text = String::with_capacity(DIGEST_PREFIX.len() + 64);
+    text.push_str(DIGEST_PREFIX);
+    for byte in hash {
+        text.push_str(&format!("{byte:02x}"));
+    }
+    text
+}
+
+/// `model` with its `mvt.digest`: the SHA-256 of the file's bytes without that entry (docs/model-file.md). Any
+/// old digest entry is dropped, the model is encoded and hashed, and the new entry goes last in
+/// `metadata_props`, which prost encodes last, so it is the file's last field. The exporter seals every file.
+pub fn sealed(mut model: ModelProto) -> ModelProto {
+    model.metadata_props.retain(|e| e.key != keys::DIGEST);
+    let value = digest_of(std::iter::once(model.encode_to_vec().as_slice()));
+    model.metadata_props.push(StringStringEntryProto { key: keys::DIGEST.into(), value });
+    model
+}
+
+/// A value from the file, cut to 80 characters for an error message.
+fn shown(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_string(),
+    }
 }
 
 /// JSON text of a plain value (serializing these types cannot fail).

@@ -38,6 +38,8 @@ pub struct ModelProto {
     pub doc_string: String,
     #[prost(message, optional, tag = "7")]
     pub graph: Option<GraphProto>,
+    /// Stays the last field: prost encodes in declaration order, so the `mvt.digest` entry that
+    /// `model_file::sealed` appends is the file's last field.
     #[prost(message, repeated, tag = "14")]
     pub metadata_props: Vec<StringStringEntryProto>,
 }
@@ -367,25 +369,196 @@ pub struct GraphSignature {
     pub output: Vec<ValueInfoProto>,
 }
 
+/// The largest model file mvt reads: 2 GiB - 1 bytes, the most a protobuf message (and so an ONNX file with its
+/// weights inside, as mvt writes them) can hold. Checked on the file's size before anything is read.
+pub const MAX_FILE_BYTES: u64 = i32::MAX as u64;
+
+/// What [`ModelHeader::parse`] decodes at most, far above any real model: metadata entries (mvt writes 11),
+/// opset imports (mvt: 1) and bytes of graph input and output declarations (mvt: under 1 KiB).
+pub const MAX_METADATA_ENTRIES: usize = 1024;
+pub const MAX_OPSET_IMPORTS: usize = 1024;
+pub const MAX_SIGNATURE_BYTES: usize = 1 << 20;
+
 /// Why a file could not be read as an ONNX model.
 #[derive(Debug, thiserror::Error)]
 pub enum OnnxError {
     #[error("cannot read {path}: {source}")]
     Io { path: String, source: std::io::Error },
-    #[error("{path} is not an ONNX model (protobuf decoding failed: {source})")]
+    /// A directory, a device such as /dev/zero, a pipe, ...: never read.
+    #[error("{path}: not a regular file ({kind})")]
+    NotRegularFile { path: String, kind: &'static str },
+    #[error("{path}: {size} bytes, more than a model file may have ({MAX_FILE_BYTES} bytes, the protobuf limit)")]
+    TooLarge { path: String, size: u64 },
+    #[error("{path}: not an ONNX file (0 bytes)")]
+    Empty { path: String },
+    #[error("{path}: not an ONNX file (protobuf decoding failed: {source})")]
     Decode { path: String, source: prost::DecodeError },
+    /// The top-level framing is broken (see [`raw_fields`]).
+    #[error("{path}: not an ONNX file ({reason})")]
+    Malformed { path: String, reason: String },
+    /// More of what [`ModelHeader`] decodes than [`MAX_METADATA_ENTRIES`] and its siblings allow.
+    #[error("{path}: {what}, more than a model file may have ({limit}, a limit of mvt's reader)")]
+    HeaderTooLarge { path: String, what: String, limit: usize },
+}
+
+/// Read a whole model file, refusing before any read what is not a regular file or is larger than
+/// [`MAX_FILE_BYTES`]; the read itself stops there too (a file that grows meanwhile). The one way mvt reads a
+/// model file (the metadata reader, the library's loader).
+pub fn read_file(path: &Path) -> Result<Vec<u8>, OnnxError> {
+    use std::io::Read;
+    let shown = || path.display().to_string();
+    let io = |source| OnnxError::Io { path: shown(), source };
+    // The type is checked before opening (opening a pipe would wait for a writer) and again on the open file.
+    let refuse = |info: &std::fs::Metadata| {
+        if info.is_file() {
+            return Ok(());
+        }
+        use std::os::unix::fs::FileTypeExt;
+        let t = info.file_type();
+        let kind = if t.is_dir() {
+            "a directory"
+        } else if t.is_char_device() {
+            "a character device"
+        } else if t.is_block_device() {
+            "a block device"
+        } else if t.is_fifo() {
+            "a pipe"
+        } else if t.is_socket() {
+            "a socket"
+        } else {
+            "not a plain file"
+        };
+        Err(OnnxError::NotRegularFile { path: shown(), kind })
+    };
+    refuse(&std::fs::metadata(path).map_err(io)?)?;
+    let file = std::fs::File::open(path).map_err(io)?;
+    let info = file.metadata().map_err(io)?;
+    refuse(&info)?;
+    if info.len() > MAX_FILE_BYTES {
+        return Err(OnnxError::TooLarge { path: shown(), size: info.len() });
+    }
+    // The size is bounded above; the read stops one byte past the limit whatever the size said.
+    let mut bytes = Vec::with_capacity(info.len() as usize);
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(OnnxError::TooLarge { path: shown(), size: bytes.len() as u64 });
+    }
+    Ok(bytes)
+}
+
+/// One top-level field of a protobuf message, as it lies in the bytes: its field number and the byte range of the
+/// whole field (key, length and payload) and of its payload alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawField {
+    pub number: u32,
+    pub field: std::ops::Range<usize>,
+    pub payload: std::ops::Range<usize>,
+}
+
+/// The top-level fields of a message, in order, without decoding any of them: [`RawFields`].
+pub fn raw_fields(bytes: &[u8]) -> RawFields<'_> {
+    RawFields { bytes, at: 0 }
+}
+
+/// An iterator over a message's top-level fields that allocates nothing; a framing error, such as a truncated
+/// file, is its last item (the reason). Groups (wire types 3, 4) are refused: ONNX has none.
+pub struct RawFields<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Iterator for RawFields<'_> {
+    type Item = Result<RawField, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.at >= self.bytes.len() {
+            return None;
+        }
+        let field = self.field();
+        // After an error there is no next field.
+        if field.is_err() {
+            self.at = self.bytes.len();
+        }
+        Some(field)
+    }
+}
+
+impl RawFields<'_> {
+    fn varint(&mut self) -> Result<u64, String> {
+        let mut buf = &self.bytes[self.at..];
+        let before = buf.len();
+        let value = prost::encoding::decode_varint(&mut buf).map_err(|e| e.to_string())?;
+        self.at += before - buf.len();
+        Ok(value)
+    }
+
+    fn field(&mut self) -> Result<RawField, String> {
+        let start = self.at;
+        let key = self.varint()?;
+        let number = u32::try_from(key >> 3).ok().filter(|&n| n > 0 && n < (1 << 29));
+        let number = number.ok_or_else(|| format!("invalid field number {} at byte {start}", key >> 3))?;
+        let (wire, mut payload_start) = (key & 7, self.at);
+        let end = match wire {
+            0 => self.varint().map(|_| Some(self.at))?,
+            1 => self.at.checked_add(8),
+            5 => self.at.checked_add(4),
+            2 => {
+                let len = self.varint()?;
+                payload_start = self.at;
+                usize::try_from(len).ok().and_then(|len| self.at.checked_add(len))
+            }
+            _ => return Err(format!("unsupported wire type {wire} at byte {start}")),
+        };
+        let end = end
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or_else(|| format!("field {number} at byte {start} runs past the end (the file is truncated)"))?;
+        self.at = end;
+        Ok(RawField { number, field: start..end, payload: payload_start..end })
+    }
 }
 
 impl ModelHeader {
-    /// Decode the header of the ONNX file at `path`.
+    /// Decode the header of the ONNX file at `path` (read with [`read_file`]).
     pub fn read(path: &Path) -> Result<Self, OnnxError> {
-        let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| OnnxError::Io { path: shown.clone(), source })?;
-        Self::parse(&bytes, &shown)
+        Self::parse(&read_file(path)?, &path.display().to_string())
     }
 
-    /// Decode the header from an ONNX file's bytes; `source` names them in errors.
+    /// Decode the header from an ONNX file's bytes; `source` names them in errors. Empty bytes are refused
+    /// (protobuf would read them as an empty model), and so is a header larger than [`MAX_METADATA_ENTRIES`] and its siblings allow, counted on
+    /// the raw fields before decoding: decoded, each tiny entry costs tens of bytes, so a file of millions of them
+    /// would ask for many times its own size.
     pub fn parse(bytes: &[u8], source: &str) -> Result<Self, OnnxError> {
+        if bytes.is_empty() {
+            return Err(OnnxError::Empty { path: source.to_string() });
+        }
+        let malformed = |reason| OnnxError::Malformed { path: source.to_string(), reason };
+        let (mut entries, mut opsets, mut signature_bytes) = (0, 0, 0);
+        for field in raw_fields(bytes) {
+            let field = field.map_err(malformed)?;
+            match field.number {
+                14 => entries += 1,
+                8 => opsets += 1,
+                7 => {
+                    for inner in raw_fields(&bytes[field.payload]) {
+                        let inner = inner.map_err(|reason| malformed(format!("in the graph: {reason}")))?;
+                        if inner.number == 11 || inner.number == 12 {
+                            signature_bytes += inner.field.len();
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (count, limit, what) in [
+            (entries, MAX_METADATA_ENTRIES, "metadata entries"),
+            (opsets, MAX_OPSET_IMPORTS, "opset imports"),
+            (signature_bytes, MAX_SIGNATURE_BYTES, "bytes of graph inputs and outputs"),
+        ] {
+            if count > limit {
+                let what = format!("{count} {what}");
+                return Err(OnnxError::HeaderTooLarge { path: source.to_string(), what, limit });
+            }
+        }
         Self::decode(bytes).map_err(|e| OnnxError::Decode { path: source.to_string(), source: e })
     }
 

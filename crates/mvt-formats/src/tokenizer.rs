@@ -30,6 +30,42 @@ pub const MASK: &str = "[MASK]";
 /// BERT's limit: a longer word becomes a single [UNK].
 const MAX_CHARS_PER_WORD: usize = 100;
 
+/// The first prefix [`TitleTokenizer::bounded_prefix`] tries, in characters per id of `max_len` (800 characters
+/// for 50 ids: far more than 48 word pieces need in any real title).
+const PREFIX_CHARS_PER_ID: usize = 16;
+
+/// The longest prefix of a title [`TitleTokenizer::encode`] tokenizes (characters). A title whose first
+/// max_len - 2 word pieces do not lie within it is refused ([`TokenizerError::TitleTooLong`]) rather than
+/// tokenized whole: that needs words of over 100 characters or long runs of characters the normalizer drops, and
+/// the pipeline keeps about 100 bytes per byte of text (a 24 MB word: 1.4 GB, 16 s). 64 Ki characters cost at most
+/// a few tens of MB, and hold 48 word pieces of even the longest words (101 characters each: 4 848).
+pub const MAX_TITLE_PREFIX_CHARS: usize = 65_536;
+
+/// A character that no text after it can see past, and that ends any word before it: whitespace the normalizer
+/// keeps, a CJK character (the normalizer puts spaces around it) and ASCII punctuation (a word of its own) other
+/// than the case-ignorable `'` `.` `:` `^` `` ` `` (which the final sigma rule looks past). Each is its own NFD
+/// (combining class 0: no mark reorders across it), neither cased nor case-ignorable, and never dropped.
+fn is_blocking(c: char) -> bool {
+    (c.is_whitespace() && !matches!(c, '\u{b}' | '\u{c}' | '\u{85}'))
+        || (c.is_ascii_punctuation() && !matches!(c, '\'' | '.' | ':' | '^' | '`'))
+        || is_cjk(c)
+}
+
+/// The CJK characters `BertNormalizer` puts spaces around (its own table).
+fn is_cjk(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x4E00..=0x9FFF
+            | 0x3400..=0x4DBF
+            | 0x20000..=0x2A6DF
+            | 0x2A700..=0x2B73F
+            | 0x2B740..=0x2B81F
+            | 0x2B920..=0x2CEAF
+            | 0xF900..=0xFAFF
+            | 0x2F800..=0x2FA1F
+    )
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
     #[error("cannot read vocabulary {path}: {source}")]
@@ -42,6 +78,11 @@ pub enum TokenizerError {
     MaxLenTooSmall(usize),
     #[error("tokenizer.json has no truncation settings (the maximum title length)")]
     NoTruncation,
+    #[error(
+        "the title's first {pieces} word pieces do not lie within its first {MAX_TITLE_PREFIX_CHARS} characters \
+         (words of over 100 characters or characters the normalizer drops fill them): it is refused to bound the work"
+    )]
+    TitleTooLong { pieces: usize },
     #[error("tokenizers: {0}")]
     Tokenizers(#[from] tokenizers::Error),
 }
@@ -50,6 +91,8 @@ pub enum TokenizerError {
 #[derive(Clone)]
 pub struct TitleTokenizer {
     inner: Tokenizer,
+    /// `inner` without truncation: every word piece of a prefix, with its word and offsets ([`Self::bounded_prefix`]).
+    untruncated: Tokenizer,
     max_len: usize,
     pad_id: i64,
 }
@@ -131,7 +174,9 @@ impl TitleTokenizer {
             return Err(TokenizerError::MaxLenTooSmall(max_len));
         }
         let pad_id = inner.token_to_id(PAD).ok_or(TokenizerError::MissingSpecial(PAD))?;
-        Ok(Self { inner, max_len, pad_id: i64::from(pad_id) })
+        let mut untruncated = inner.clone();
+        untruncated.with_truncation(None)?;
+        Ok(Self { inner, untruncated, max_len, pad_id: i64::from(pad_id) })
     }
 
     /// The tokenizer.json text (normalizer, pre-tokenizer, WordPiece vocabulary, template, truncation).
@@ -149,29 +194,123 @@ impl TitleTokenizer {
         self.inner.get_vocab_size(true)
     }
 
+    /// The largest token id of the vocabulary (`None` when it is empty): ids index the encoder's embedding table,
+    /// so a model file's reader checks it against the encoder's `vocab_size`.
+    pub fn max_token_id(&self) -> Option<u32> {
+        self.inner.get_vocab(true).into_values().max()
+    }
+
     /// The id that fills the batch past each title's [SEP].
     pub fn pad_id(&self) -> i64 {
         self.pad_id
     }
 
-    /// `[CLS] tokens [SEP]` ids, at most `max_len` of them; an empty title gives `[CLS] [SEP]`.
+    /// `[CLS] tokens [SEP]` ids, at most `max_len` of them; an empty title gives `[CLS] [SEP]`. The ids of
+    /// [`Self::encode_whole`], from a bounded prefix of the title ([`Self::bounded_prefix`]).
     pub fn encode(&self, title: &str) -> Result<Vec<i64>, TokenizerError> {
+        self.encode_whole(self.bounded_prefix(title)?)
+    }
+
+    /// The definition of the ids: the whole title through the pipeline, then truncated. Its cost grows with the
+    /// title (the `tokenizers` pipeline keeps about 100 bytes per byte of text); [`Self::encode`] gives the same ids
+    /// for a bounded cost on long titles.
+    pub fn encode_whole(&self, title: &str) -> Result<Vec<i64>, TokenizerError> {
         let encoding = self.inner.encode(title, true)?;
         Ok(encoding.get_ids().iter().map(|&id| i64::from(id)).collect())
+    }
+
+    /// The prefix of `title` that [`Self::encode`] tokenizes: one whose ids equal the whole title's. Short titles
+    /// (up to 16 x max_len characters) are their own prefix; a longer one is tried in prefixes of 16 x max_len
+    /// characters, doubling, until one provably yields the whole title's first max_len - 2 word pieces (see
+    /// [`Self::prefix_suffices`]), up to [`MAX_TITLE_PREFIX_CHARS`]: a title of at most that many characters is
+    /// its own prefix, a longer one whose word pieces lie further in is refused with
+    /// [`TokenizerError::TitleTooLong`]. Only a title whose first max_len - 2 word pieces lie far in (words of more
+    /// than 100 characters, long runs of characters the normalizer drops) needs a long prefix.
+    pub fn bounded_prefix<'t>(&self, title: &'t str) -> Result<&'t str, TokenizerError> {
+        let mut window = (PREFIX_CHARS_PER_ID * self.max_len).min(MAX_TITLE_PREFIX_CHARS);
+        loop {
+            // The window's end and its middle, as byte offsets (the title ends before the window: all of it).
+            let Some((end, _)) = title.char_indices().nth(window) else { return Ok(title) };
+            let middle = title.char_indices().nth(window / 2).map_or(0, |(at, _)| at);
+            // Prefer a cut right before a blocking character: nothing after it can change the prefix's words.
+            let blocked_cut = title[middle..]
+                .char_indices()
+                .map(|(at, c)| (middle + at, c))
+                .take_while(|(at, _)| *at <= end)
+                .filter(|(_, c)| is_blocking(*c))
+                .last()
+                .map(|(at, _)| at);
+            let cut = blocked_cut.unwrap_or(end);
+            let prefix = &title[..cut];
+            if self.prefix_suffices(prefix, blocked_cut.is_some())? {
+                return Ok(prefix);
+            }
+            if window >= MAX_TITLE_PREFIX_CHARS {
+                return Err(TokenizerError::TitleTooLong { pieces: self.max_len - 2 });
+            }
+            window = window.saturating_mul(2).min(MAX_TITLE_PREFIX_CHARS);
+        }
+    }
+
+    /// Whether `prefix` (a proper prefix of a title, ending right before a blocking character when `blocked`)
+    /// yields the title's first max_len - 2 word pieces. The pipeline works word by word, and each step is local:
+    /// the normalizer maps each character on its own (control characters dropped, spaces around CJK characters,
+    /// NFD, nonspacing marks dropped, lowercase) except NFD's reordering of a run of combining marks and the final
+    /// sigma rule (`Σ` is `ς` unless a cased letter follows past case-ignorable characters); the pre-tokenizer
+    /// splits at whitespace and around punctuation; WordPiece reads one word. So the title's text after the cut can
+    /// change only
+    /// - the prefix's last word (the cut may split it, or marks after the cut may reorder into it), and
+    /// - the word of a `Σ` whose following context the prefix does not settle: no ASCII letter or digit and no
+    ///   blocking character after it in the prefix (both are neither cased-ignorable nor removed, so the sigma rule
+    ///   stops at them).
+    ///
+    /// With a blocking character after the cut neither can happen (it ends the word, stops the sigma rule and every
+    /// reordering, and is never dropped), so every word piece of the prefix counts; otherwise those of the words
+    /// before the first word that can change. They are the title's first pieces: enough of them, and truncation
+    /// keeps exactly those.
+    fn prefix_suffices(&self, prefix: &str, blocked: bool) -> Result<bool, TokenizerError> {
+        let needed = self.max_len - 2;
+        let encoding = self.untruncated.encode(prefix, false)?;
+        let (words, offsets) = (encoding.get_word_ids(), encoding.get_offsets());
+        if blocked {
+            return Ok(words.len() >= needed);
+        }
+        let settled = prefix
+            .char_indices()
+            .rev()
+            .find(|(_, c)| c.is_ascii_alphanumeric() || is_blocking(*c))
+            .map_or(0, |(at, c)| at + c.len_utf8());
+        let open_sigma = prefix[settled..].find('Σ').map(|at| settled + at);
+        // The first word that can change: the last one, or an earlier one holding an unsettled sigma.
+        let mut first_open = words.last().copied().flatten();
+        if let Some(sigma) = open_sigma {
+            let sigma_word = words.iter().zip(offsets).find(|(_, (_, end))| *end > sigma).and_then(|(w, _)| *w);
+            first_open = match (first_open, sigma_word) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        let safe = words.iter().take_while(|w| first_open.is_none_or(|open| w.is_some_and(|w| w < open))).count();
+        Ok(safe >= needed)
     }
 
     /// Row-major `[B, L]` ids padded with [`Self::pad_id`], the matching 0/1 mask, and L (the longest title).
     pub fn encode_batch(&self, titles: &[&str]) -> Result<(Vec<i64>, Vec<i64>, usize), TokenizerError> {
         let rows = titles.iter().map(|t| self.encode(t)).collect::<Result<Vec<_>, _>>()?;
+        Ok(self.pad_batch(&rows))
+    }
+
+    /// [`Self::encode_batch`] for titles already encoded by [`Self::encode`].
+    pub fn pad_batch(&self, rows: &[Vec<i64>]) -> (Vec<i64>, Vec<i64>, usize) {
         let len = rows.iter().map(Vec::len).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(rows.len() * len);
         let mut mask = Vec::with_capacity(rows.len() * len);
-        for row in &rows {
+        for row in rows {
             ids.extend_from_slice(row);
             ids.resize(ids.len() + len - row.len(), self.pad_id);
             mask.extend(std::iter::repeat_n(1, row.len()).chain(std::iter::repeat_n(0, len - row.len())));
         }
-        Ok((ids, mask, len))
+        (ids, mask, len)
     }
 }
 

@@ -13,8 +13,9 @@ use ort::session::builder::PrepackedWeights;
 use ort::session::Session;
 use ort::value::Tensor;
 
-use mvt_formats::model_file::{model_metadata_from_bytes, ModelFileError, ModelMetadata};
-use mvt_formats::tokenizer::TitleTokenizer;
+use mvt_formats::model_file::{keys, model_metadata_from_bytes, ModelFileError, ModelMetadata};
+use mvt_formats::onnx::read_file;
+use mvt_formats::tokenizer::{TitleTokenizer, TokenizerError};
 
 use crate::error::MvtError;
 use crate::onnxruntime::{runtime, Device, Provider, Runtime};
@@ -121,22 +122,21 @@ impl Model {
     /// Read and check the model file, find ONNX Runtime, and create the session pool.
     pub fn load(path: &Path, options: &Options) -> Result<Model, MvtError> {
         check_options(options)?;
-        // Read once: the metadata is checked on the same bytes every session is then built from.
-        let bytes = std::fs::read(path)
-            .map_err(|e| MvtError::ModelFile { path: path.to_path_buf(), message: e.to_string() })?;
+        // Read once (bounded: a regular file within the size limit): the metadata is checked on the same bytes
+        // every session is then built from.
+        let bytes = read_file(path).map_err(|e| model_file_error(path, e.into()))?;
         let meta =
             model_metadata_from_bytes(&bytes, &path.display().to_string()).map_err(|e| model_file_error(path, e))?;
-        let tokenizer = TitleTokenizer::from_json(&meta.tokenizer_json).map_err(|e| MvtError::ModelMetadata {
-            path: path.to_path_buf(),
-            message: format!("the embedded tokenizer does not load: {e}"),
-        })?;
-        if tokenizer.max_len() != meta.text_max_len {
+        // The tokenizer is checked against the metadata by the same function `mvt info` relies on.
+        let tokenizer = meta.tokenizer().map_err(|e| model_file_error(path, e))?;
+        if meta.empty_audio_frames > options.max_frames {
             return Err(MvtError::ModelMetadata {
                 path: path.to_path_buf(),
                 message: format!(
-                    "the tokenizer truncates to {} tokens but the model says text_max_len {}",
-                    tokenizer.max_len(),
-                    meta.text_max_len
+                    "`{}` is {}, more than max_frames {}: every video without audio would exceed the frame limit",
+                    keys::EMPTY_AUDIO_FRAMES,
+                    meta.empty_audio_frames,
+                    options.max_frames
                 ),
             });
         }
@@ -210,16 +210,31 @@ impl Model {
         &self.tokenizer
     }
 
-    /// Tag `videos`; one prediction per video, in order. Checks all inputs first; fails as a whole.
+    /// Tag `videos`; one prediction per video, in order. Checks all inputs (titles included) first; fails as a
+    /// whole.
     pub fn predict(&self, videos: &[VideoInput<'_>]) -> Result<Vec<Prediction>, MvtError> {
         for (index, video) in videos.iter().enumerate() {
             self.check_video(index, video)?;
         }
+        let title_ids = videos
+            .iter()
+            .enumerate()
+            .map(|(index, video)| self.title_ids(video.title, &format!("video {index}: the title")))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut predictions = Vec::with_capacity(videos.len());
-        for chunk in videos.chunks(self.batch_size) {
-            predictions.extend(self.predict_chunk(chunk)?);
+        for (chunk, ids) in videos.chunks(self.batch_size).zip(title_ids.chunks(self.batch_size)) {
+            predictions.extend(self.predict_chunk(chunk, ids)?);
         }
         Ok(predictions)
+    }
+
+    /// The ids the model gives a title ([`TitleTokenizer::encode`]); a title the tokenizer refuses (its word
+    /// pieces lie too far in) is an invalid argument, its message starting with `which` (e.g. "video 2: the title").
+    pub fn title_ids(&self, title: &str, which: &str) -> Result<Vec<i64>, MvtError> {
+        self.tokenizer.encode(title).map_err(|e| match e {
+            TokenizerError::TitleTooLong { .. } => MvtError::InvalidArgument(format!("{which}: {e}")),
+            other => MvtError::Internal(format!("tokenizing {which}: {other}")),
+        })
     }
 
     /// Videos per ONNX Runtime run (`Options::batch_size`).
@@ -251,11 +266,12 @@ impl Model {
             [("image", &input.rgb, self.meta.rgb_dim), ("audio", &input.audio, self.meta.audio_dim)]
         {
             let rows = features.nrows();
-            self.check_frame_count(video, what, rows)?;
-            // An empty audio track carries no width to check.
+            // The width first (with a wrong width the frame count is meaningless too); no rows carry no width.
             if rows > 0 && features.ncols() != expected {
-                return Err(MvtError::Dimension { video, what, got: features.ncols(), expected });
+                let field = if what == "image" { "image (rgb_dim)" } else { "audio (audio_dim)" };
+                return Err(MvtError::Dimension { video, what: field, got: features.ncols(), expected });
             }
+            self.check_frame_count(video, what, rows)?;
             if let Some(((frame, column), &value)) = features.indexed_iter().find(|(_, v)| !v.is_finite()) {
                 return Err(MvtError::NonFinite { video, what, frame, column, value });
             }
@@ -264,7 +280,7 @@ impl Model {
     }
 
     /// Run one padded batch through a free session.
-    fn predict_chunk(&self, videos: &[VideoInput<'_>]) -> Result<Vec<Prediction>, MvtError> {
+    fn predict_chunk(&self, videos: &[VideoInput<'_>], title_ids: &[Vec<i64>]) -> Result<Vec<Prediction>, MvtError> {
         let batch = videos.len();
         let (rgb_dim, audio_dim) = (self.meta.rgb_dim, self.meta.audio_dim);
         let rgb_lens: Vec<usize> = videos.iter().map(|v| v.rgb.nrows()).collect();
@@ -274,12 +290,10 @@ impl Model {
             .collect();
         let t1 = rgb_lens.iter().copied().max().unwrap_or(1);
         let t2 = audio_lens.iter().copied().max().unwrap_or(1);
-        let rgb = pad(videos.iter().map(|v| v.rgb), t1, rgb_dim);
+        let rgb = pad(videos.iter().map(|v| v.rgb), t1, rgb_dim, "image")?;
         // An empty track stays all zeros in its padded slot: exactly the `empty_audio_frames` zero rows.
-        let audio = pad(videos.iter().map(|v| v.audio), t2, audio_dim);
-        let titles: Vec<&str> = videos.iter().map(|v| v.title).collect();
-        let (ids, mask, text_len) =
-            self.tokenizer.encode_batch(&titles).map_err(|e| MvtError::Internal(format!("tokenizing titles: {e}")))?;
+        let audio = pad(videos.iter().map(|v| v.audio), t2, audio_dim, "audio")?;
+        let (ids, mask, text_len) = self.tokenizer.pad_batch(title_ids);
 
         let tensor_error = |e: ort::Error| MvtError::Internal(format!("building an input tensor: {e}"));
         let as_i64 = |v: &[usize]| v.iter().map(|&n| n as i64).collect::<Vec<i64>>();
@@ -369,15 +383,56 @@ fn sort_best_first(tags: &mut [Tag]) {
     tags.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index)));
 }
 
-/// Row-major [videos, frames, width] with each video's rows first and zeros after.
-fn pad<'a>(features: impl Iterator<Item = ArrayView2<'a, f32>>, frames: usize, width: usize) -> Vec<f32> {
+/// Row-major [videos, frames, width] with each video's rows first and zeros after. The size is computed with
+/// checked arithmetic and reserved fallibly: a batch too large to address or allocate is an error, not an abort.
+fn pad<'a>(
+    features: impl ExactSizeIterator<Item = ArrayView2<'a, f32>>,
+    frames: usize,
+    width: usize,
+    what: &str,
+) -> Result<Vec<f32>, MvtError> {
+    let videos = features.len();
+    let too_large = |detail: String| {
+        MvtError::InvalidArgument(format!(
+            "the padded {what} batch ({videos} videos x {frames} frames x {width} values) is too large: {detail}"
+        ))
+    };
+    let len = videos
+        .checked_mul(frames)
+        .and_then(|n| n.checked_mul(width))
+        .filter(|&n| n.checked_mul(std::mem::size_of::<f32>()).is_some_and(|b| b <= isize::MAX as usize))
+        .ok_or_else(|| too_large("its size overflows".into()))?;
     let mut out = Vec::new();
+    out.try_reserve_exact(len).map_err(|e| too_large(e.to_string()))?;
     for video in features {
         let start = out.len();
         out.extend(video.iter().copied());
         out.resize(start + frames * width, 0.0);
     }
-    out
+    Ok(out)
+}
+
+#[cfg(test)]
+mod pad_tests {
+    use ndarray::Array2;
+
+    use super::*;
+
+    #[test]
+    fn pads_with_zeros_and_refuses_what_cannot_be_addressed_or_allocated() {
+        let a = Array2::from_elem((1, 2), 1.0f32);
+        let b = Array2::from_elem((2, 2), 2.0f32);
+        let padded = pad([a.view(), b.view()].into_iter(), 3, 2, "image").unwrap();
+        assert_eq!(padded, [1., 1., 0., 0., 0., 0., 2., 2., 2., 2., 0., 0.]);
+        let none = Array2::<f32>::zeros((0, 4));
+        let e = pad(std::iter::once(none.view()), usize::MAX / 2, 4, "audio").unwrap_err();
+        assert!(e.to_string().contains("the padded audio batch (1 videos x"), "{e}");
+        assert!(e.to_string().ends_with("is too large: its size overflows"), "{e}");
+        // 2^48 floats (1 PiB): addressable, but no allocator hands it out, and the failure is an error.
+        let e = pad(std::iter::once(none.view()), 1 << 38, 1 << 10, "audio").unwrap_err();
+        assert!(matches!(e, MvtError::InvalidArgument(_)), "{e}");
+        assert!(e.to_string().contains("is too large: memory allocation failed"), "{e}");
+    }
 }
 
 /// Upper limits of [`Options`]: far above any useful setting, low enough that a typo or a wrapped-around negative
@@ -427,7 +482,8 @@ fn model_file_error(path: &Path, error: ModelFileError) -> MvtError {
     let path = path.to_path_buf();
     let message = error.to_string();
     match error {
-        ModelFileError::Onnx(_) => MvtError::ModelFile { path, message },
+        // Not readable, not ONNX, or changed after export: the file, not its metadata, is at fault.
+        ModelFileError::Onnx(_) | ModelFileError::Corrupted { .. } => MvtError::ModelFile { path, message },
         _ => MvtError::ModelMetadata { path, message },
     }
 }

@@ -29,6 +29,9 @@ pub struct AblateArgs {
     /// libtorch CPU threads.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Delete the rows of an earlier ablation in OUT and train them again (without it, such rows are refused).
+    #[arg(long)]
+    overwrite: bool,
 }
 
 impl From<AblateArgs> for AblateOptions {
@@ -42,6 +45,7 @@ impl From<AblateArgs> for AblateOptions {
             seed: args.seed,
             device: args.device,
             threads: args.threads,
+            overwrite: args.overwrite,
         }
     }
 }

@@ -16,9 +16,10 @@ pub struct TrainArgs {
     /// Dataset directory in the original layout (class.txt, train.txt, val.txt, feature_files/).
     #[arg(long)]
     data: PathBuf,
-    /// Output directory: checkpoints, `best`, metrics.jsonl, curves.png.
-    #[arg(long)]
-    out: PathBuf,
+    /// Output directory: checkpoints, `best`, `last`, metrics.jsonl, curves.png. Must be empty or missing unless
+    /// --resume or --overwrite; with --resume it defaults to the resumed run's folder.
+    #[arg(long, required_unless_present = "resume")]
+    out: Option<PathBuf>,
     /// HF-format BERT/ERNIE directory (model.safetensors, config.json, vocab.txt). Without it the text encoder is
     /// a trainable embedding over a vocabulary built from the training titles.
     #[arg(long)]
@@ -31,9 +32,13 @@ pub struct TrainArgs {
     /// Override `[TRAIN] epoch`.
     #[arg(long)]
     epochs: Option<usize>,
-    /// Continue a run from its checkpoint (weights, tokenizer and model settings; the epoch after it).
-    #[arg(long, conflicts_with = "init")]
+    /// Continue the run in this training output directory after its last completed epoch (weights, optimizer
+    /// state, settings, seed, early-stop counters; later records and checkpoints are dropped).
+    #[arg(long, conflicts_with_all = ["init", "overwrite"])]
     resume: Option<PathBuf>,
+    /// Delete a non-empty --out (an earlier run) and train from scratch.
+    #[arg(long)]
+    overwrite: bool,
     /// Start from a checkpoint's weights, tokenizer and model settings, at epoch 1.
     #[arg(long)]
     init: Option<PathBuf>,
@@ -68,6 +73,10 @@ pub struct TrainArgs {
     /// libtorch CPU threads (see [`set_threads`]).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Most share of a split's rows that may be unusable (missing, unreadable or hostile feature files, NaN
+    /// features, rows without labels) before training refuses to start, in [0, 1].
+    #[arg(long, default_value_t = mvt_trainer::data::DEFAULT_MAX_UNUSABLE)]
+    max_unusable: f64,
 }
 
 impl From<TrainArgs> for TrainOptions {
@@ -75,12 +84,13 @@ impl From<TrainArgs> for TrainOptions {
         TrainOptions {
             config: args.config,
             data: args.data,
-            out: args.out,
+            out: args.out.or_else(|| args.resume.clone()).unwrap_or_default(),
             encoder: args.encoder,
             device: args.device,
             seed: args.seed,
             epochs: args.epochs,
             resume: args.resume,
+            overwrite: args.overwrite,
             init: args.init,
             pool_mode: args.pool_mode,
             no_rgb: args.no_rgb,
@@ -92,6 +102,7 @@ impl From<TrainArgs> for TrainOptions {
             no_encoder_cache: args.no_encoder_cache,
             batch_size: args.batch_size,
             threads: args.threads,
+            max_unusable: args.max_unusable,
         }
     }
 }
