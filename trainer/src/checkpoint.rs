@@ -72,33 +72,30 @@ fn epoch_of(name: &str) -> Option<usize> {
     rest.split('_').next()?.parse().ok()
 }
 
+/// What a checkpoint folder holds, borrowed from the run that saves it.
+pub struct Contents<'a> {
+    pub vs: &'a nn::VarStore,
+    pub config: &'a Config,
+    pub tokenizer: &'a TitleTokenizer,
+    pub classes: &'a [String],
+    pub provenance: &'a Provenance,
+}
+
 /// Writes a checkpoint directory `dir` atomically: staged in a temporary folder beside it, every file fsynced, then
 /// renamed into place (an existing `dir` of the same name is replaced). Refuses non-finite metrics.
-pub fn save(
-    dir: &Path,
-    vs: &nn::VarStore,
-    config: &Config,
-    tokenizer: &TitleTokenizer,
-    classes: &[String],
-    provenance: &Provenance,
-) -> Result<()> {
-    save_with(dir, vs, config, tokenizer, classes, provenance, |_| Ok(()))
+pub fn save(dir: &Path, contents: &Contents<'_>) -> Result<()> {
+    save_with(dir, contents, |_| Ok(()))
 }
 
 /// [`save`], with `extra` writing more files into the staged folder before it is published.
-pub fn save_with(
-    dir: &Path,
-    vs: &nn::VarStore,
-    config: &Config,
-    tokenizer: &TitleTokenizer,
-    classes: &[String],
-    provenance: &Provenance,
-    extra: impl FnOnce(&Path) -> Result<()>,
-) -> Result<()> {
-    let metrics = [("val_loss", provenance.val_loss), ("val_hit_at_1", provenance.val_hit_at_1)];
-    if let Some((name, value)) =
-        metrics.into_iter().chain([("val_hit_at_2", provenance.val_hit_at_2)]).find(|(_, v)| !v.is_finite())
-    {
+pub fn save_with(dir: &Path, contents: &Contents<'_>, extra: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let Contents { vs, config, tokenizer, classes, provenance } = contents;
+    let metrics = [
+        ("val_loss", provenance.val_loss),
+        ("val_hit_at_1", provenance.val_hit_at_1),
+        ("val_hit_at_2", provenance.val_hit_at_2),
+    ];
+    if let Some((name, value)) = metrics.into_iter().find(|(_, v)| !v.is_finite()) {
         bail!("refusing to save {}: its {name} is {value}, not a finite number", dir.display());
     }
     let parent = parent(dir);
@@ -202,20 +199,15 @@ pub struct Resume {
 
 /// Saves the state after `state.epoch` as `out/resume_epoch{E}` (atomically, with `save_optimizer` writing the
 /// optimizer's file), points `out/last` at it, then deletes the previous state.
-#[allow(clippy::too_many_arguments)]
 pub fn save_resume_state(
     out: &Path,
     state: &ResumeState,
-    vs: &nn::VarStore,
-    config: &Config,
-    tokenizer: &TitleTokenizer,
-    classes: &[String],
-    provenance: &Provenance,
+    contents: &Contents<'_>,
     save_optimizer: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<()> {
     let name = resume_dir_name(state.epoch);
     let previous = std::fs::read_link(out.join(LAST)).ok();
-    save_with(&out.join(&name), vs, config, tokenizer, classes, provenance, |dir| {
+    save_with(&out.join(&name), contents, |dir| {
         save_optimizer(&dir.join(OPTIMIZER))?;
         write(dir, STATE, &serde_json::to_string_pretty(state)?)
     })?;

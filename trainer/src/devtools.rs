@@ -50,7 +50,14 @@ pub fn init_checkpoint(options: &InitCheckpointOptions) -> Result<()> {
         val_hit_at_1: 0.0,
         val_hit_at_2: 0.0,
     };
-    checkpoint::save(&options.out, &vs, &config, &tokenizer, &classes, &provenance)?;
+    let contents = checkpoint::Contents {
+        vs: &vs,
+        config: &config,
+        tokenizer: &tokenizer,
+        classes: &classes,
+        provenance: &provenance,
+    };
+    checkpoint::save(&options.out, &contents)?;
     println!("random-weight checkpoint -> {}", options.out.display());
     Ok(())
 }

@@ -577,7 +577,7 @@ impl Training<'_> {
         let name = checkpoint::dir_name(record.epoch, record.val_hit_at_1);
         let provenance = self.provenance(record);
         let dir = self.out.join(&name);
-        checkpoint::save(&dir, &self.vs, &self.config, &self.tokenizer, &self.classes, &provenance)?;
+        checkpoint::save(&dir, &self.contents(&provenance))?;
         checkpoint::mark_best(&self.out, &name)?;
         println!("  saved {}", dir.display());
         self.progress.best = Some(name);
@@ -588,15 +588,19 @@ impl Training<'_> {
     /// Saves where the run stands after `record`'s epoch as the `last` resume state.
     fn save_state(&self, record: &EpochRecord) -> Result<()> {
         let provenance = self.provenance(record);
-        checkpoint::save_resume_state(
-            &self.out,
-            &self.progress,
-            &self.vs,
-            &self.config,
-            &self.tokenizer,
-            &self.classes,
-            &provenance,
-            |path| self.optimizer.save(path),
-        )
+        checkpoint::save_resume_state(&self.out, &self.progress, &self.contents(&provenance), |path| {
+            self.optimizer.save(path)
+        })
+    }
+
+    /// The run's checkpoint contents with `provenance`.
+    fn contents<'a>(&'a self, provenance: &'a Provenance) -> checkpoint::Contents<'a> {
+        checkpoint::Contents {
+            vs: &self.vs,
+            config: &self.config,
+            tokenizer: &self.tokenizer,
+            classes: &self.classes,
+            provenance,
+        }
     }
 }

@@ -284,7 +284,14 @@ fn export_command_writes_a_self_describing_file() {
         val_hit_at_1: 0.5,
         val_hit_at_2: 0.75,
     };
-    checkpoint::save(&ckpt_dir, &vs, &config, &tokenizer, &classes, &provenance).unwrap();
+    let contents = checkpoint::Contents {
+        vs: &vs,
+        config: &config,
+        tokenizer: &tokenizer,
+        classes: &classes,
+        provenance: &provenance,
+    };
+    checkpoint::save(&ckpt_dir, &contents).unwrap();
     let out = dir.path().join("model.onnx");
     mvt_trainer::export::run(&ExportOptions { checkpoint: ckpt_dir.clone(), out: out.clone(), threshold: Some(0.3) })
         .unwrap();
