@@ -17,7 +17,7 @@ export MVT_BIN_DIR := $(BIN)
 export MVT_BUILD_DIR := $(BUILD)
 export MVT_OLDEST_ORT_PYTHON := $(ROOT)/.venv-ort-oldest/bin/python
 
-.PHONY: setup build lint test test-rust test-python test-cpp demo fixtures header clean
+.PHONY: setup build lint test test-rust test-python test-cpp demo fixtures header clean install uninstall dist
 
 setup: $(VENV)/.installed $(ROOT)/.venv-ort-oldest/.installed
 	@command -v cmake >/dev/null || { apt-get update -q && apt-get install -y -q cmake; }
@@ -62,6 +62,20 @@ test-cpp: fixtures
 	cmake -S cpp_demo -B $(BUILD)/cpp_demo
 	cmake --build $(BUILD)/cpp_demo -j 2
 	ctest --test-dir $(BUILD)/cpp_demo --output-on-failure
+
+# libmvt as a C library (scripts/install.sh; packaging/README.md): headers, libmvt.so with its SONAME links, the
+# pinned ONNX Runtime next to it, pkg-config and CMake packages, the CLI. DESTDIR is honoured; uninstall removes
+# exactly what install put there. `make dist` packs the same tree, relocatable, into dist/.
+PREFIX ?= /usr/local
+DESTDIR ?=
+install: build
+	scripts/install.sh install "$(PREFIX)" "$(DESTDIR)"
+
+uninstall:
+	scripts/install.sh uninstall "$(PREFIX)" "$(DESTDIR)"
+
+dist: build
+	scripts/install.sh dist $(ROOT)/dist
 
 # test-cpp first: the Python parity test runs the C++ demo binary it builds.
 test: lint test-rust test-cpp test-python

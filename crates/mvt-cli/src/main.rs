@@ -149,7 +149,16 @@ fn infer(args: &InferArgs) -> anyhow::Result<()> {
             .map(|p| if args.top_k.is_some() { p.top_k.iter().collect() } else { p.labels_in_class_order() });
     let json = inference_json(dataset.videos.iter().map(|v| v.name.as_str()).zip(labels));
     write_atomic(&args.out, json.as_bytes()).with_context(|| format!("cannot write {}", args.out.display()))?;
-    eprintln!("{} videos tagged, {} on {} -> {}", predictions.len(), skips, model.provider(), args.out.display());
+    let runtime = model.runtime();
+    eprintln!(
+        "{} videos tagged, {} on {} (ONNX Runtime {} from {}) -> {}",
+        predictions.len(),
+        skips,
+        model.provider(),
+        runtime.version(),
+        runtime.library().display(),
+        args.out.display()
+    );
     Ok(())
 }
 

@@ -4,7 +4,9 @@
 //! wants (CPU or GPU) next to libmvt.so or names it. Search order, first hit wins:
 //! 1. `Options::ort_library` (when set, it is the only candidate),
 //! 2. the `MVT_ORT_LIB` environment variable (likewise exclusive),
-//! 3. `libonnxruntime.so*` in the folder holding libmvt.so (or the executable the library is linked into),
+//! 3. `libonnxruntime.so*` in the folder holding libmvt.so (or the executable the library is linked into; for an
+//!    executable in an install tree's `bin/`, also the tree's `lib/`: `make install` and `make dist` put the pinned
+//!    ONNX Runtime next to libmvt.so there),
 //! 4. the build tree's `.venv` (the pinned onnxruntime wheel), so tests and demos run from a checkout.
 //!
 //! ort 2.0.0-rc.15 allows exactly one environment per process, ever, and loads one library per process; both are
@@ -236,7 +238,13 @@ fn candidates(requested: Option<&Path>) -> Result<Vec<(PathBuf, &'static str)>, 
     let mut found = Vec::new();
     if let Some(dir) = own_directory() {
         found.extend(onnxruntime_files(&dir).into_iter().map(|p| (p, "next to libmvt")));
+        // A program linked with mvt (the `mvt` CLI) in an install tree's bin/ finds it in the tree's lib/.
+        let install_lib = (dir.file_name() == Some(OsStr::new("bin"))).then(|| dir.with_file_name("lib"));
         searched.push(dir);
+        if let Some(lib) = install_lib {
+            found.extend(onnxruntime_files(&lib).into_iter().map(|p| (p, "the install tree's lib")));
+            searched.push(lib);
+        }
     }
     // This crate sits two folders below the checkout's root, where `make setup` puts the .venv.
     let venv_lib = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/lib"));
