@@ -7,6 +7,7 @@ The C part is cpp_demo/tests/catalogue.c (built by `make test-cpp`); this file m
 data it reads, runs it once under valgrind, and turns each of its lines into a test case.
 """
 import hashlib
+import json
 import os
 import pickle
 import shutil
@@ -66,8 +67,6 @@ def edited(key, value):
 
 
 def edited_json(key, change):
-    import json
-
     def edit(model):
         set_metadata(model, key, json.dumps(change(json.loads(metadata(model)[key])), ensure_ascii=False))
     return edit
@@ -428,7 +427,6 @@ def test_cli_infer_skips_bad_rows_naming_line_and_file(rows_data, tmp_path):
     assert "line 4 (latin.mp4)" in err and "UTF-8" in err, err
     assert "line 5 (missing.mp4)" in err and "missing feature file" in err, err
     assert "line 7 (hugeword.mp4)" in err and "word pieces do not lie within" in err, err
-    import json
     tagged = [entry["video_id"] for entry in json.loads(out.read_text())]
     assert "huge.mp4" in tagged and "inf.mp4" not in tagged and len(tagged) == len(good_rows()) + 1
 
@@ -521,7 +519,6 @@ def hostile_train_data(tmp_path_factory):
 
 def safetensors_with_nan(source: Path, target: Path):
     """A copy of a safetensors file whose first F32 tensor starts with a NaN."""
-    import json
     data = bytearray(source.read_bytes())
     header_len = struct.unpack("<Q", data[:8])[0]
     header = json.loads(data[8:8 + header_len])
@@ -622,6 +619,49 @@ def test_train_stops_on_a_non_finite_loss(tmp_path):
     for provenance in run.rglob("provenance.json"):
         text = provenance.read_text()
         assert "NaN" not in text and "null" not in text, text
+
+
+def test_a_run_killed_mid_training_leaves_whole_checkpoints(tmp_path):
+    """#4, #8: SIGKILL while training: `best` and `last` resolve to complete folders (a half-written one only ever
+    exists under a temporary name), and --resume then continues the same run."""
+    import signal
+    import time
+    run = tmp_path / "run"
+    child = subprocess.Popen([str(MVT_TRAIN), "train", "--config", "conf/tiny.txt", "--data", str(DATA), "--out",
+                              str(run), "--epochs", "30", "--device", "cpu"], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+    saved = 0
+    for line in child.stdout:
+        saved += "saved" in line
+        if saved == 2:
+            time.sleep(0.3)  # into the next epoch's writes
+            break
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    whole = {"model.safetensors", "config.json", "tokenizer.json", "classes.txt", "provenance.json"}
+    for link in ("best", "last"):
+        assert {p.name for p in (run / link).resolve().iterdir()} >= whole, link
+    for folder in run.iterdir():
+        if folder.is_dir() and not folder.is_symlink() and not folder.name.startswith(".mvt-tmp-"):
+            assert {p.name for p in folder.iterdir()} >= whole, folder
+    done = mvt_train("train", "--data", DATA, "--resume", run, "--epochs", 4, "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    assert not list(run.glob(".mvt-tmp-*"))
+    epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == sorted(set(epochs)) and epochs[0] == 1, epochs
+
+
+@pytest.mark.parametrize("standard", ["-std=c99", "-std=c11", "-std=c++17"])
+def test_the_header_compiles_strictly(tmp_path, standard):
+    """#12: mvt.h (and, for C++, mvt.hpp) under -Wall -Wextra -pedantic -Werror."""
+    cpp = standard == "-std=c++17"
+    source = tmp_path / ("use.cpp" if cpp else "use.c")
+    source.write_text('#include "mvt.hpp"\nint main() { return mvt_abi_version() == MVT_ABI_VERSION ? 0 : 1; }\n'
+                      if cpp else '#include "mvt.h"\nint main(void) { return mvt_abi_version() == MVT_ABI_VERSION ? 0 : 1; }\n')
+    done = subprocess.run(["g++" if cpp else "gcc", standard, "-Wall", "-Wextra", "-pedantic", "-Werror",
+                           f"-I{ROOT / 'include'}", "-c", str(source), "-o", str(tmp_path / "use.o")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 def test_export_failing_write_keeps_the_previous_model(tmp_path):
