@@ -17,14 +17,20 @@ export MVT_BIN_DIR := $(BIN)
 export MVT_BUILD_DIR := $(BUILD)
 export MVT_OLDEST_ORT_PYTHON := $(ROOT)/.venv-ort-oldest/bin/python
 
-.PHONY: setup build lint test test-rust test-python test-cpp demo fixtures header clean install uninstall dist
+.PHONY: setup build lint test test-rust test-python test-cpp demo fixtures header clean install uninstall dist wheel
 
-setup: $(VENV)/.installed $(ROOT)/.venv-ort-oldest/.installed
+setup: $(VENV)/.installed $(VENV)/.mvt-editable $(ROOT)/.venv-ort-oldest/.installed
 	@command -v cmake >/dev/null || { apt-get update -q && apt-get install -y -q cmake; }
 
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --no-deps -r requirements.txt
+	touch $@
+
+# The Python package (python/) in editable form: the demos, the tests and `python -m mvt` import python/mvt, which
+# loads target/release/libmvt.so. Its own stamp, so that an existing venv gets it without reinstalling the pins.
+$(VENV)/.mvt-editable: $(VENV)/.installed python/pyproject.toml python/setup.py Cargo.toml
+	$(VENV)/bin/pip install -q --no-deps --no-build-isolation -e $(ROOT)/python
 	touch $@
 
 $(ROOT)/.venv-ort-oldest/.installed: requirements-ort-oldest.txt
@@ -76,6 +82,16 @@ uninstall:
 
 dist: build
 	scripts/install.sh dist $(ROOT)/dist
+
+# The Python package as a wheel: dist/mvt-<version>-py3-none-linux_x86_64.whl with libmvt.so inside (python/setup.py
+# copies it into the build folder, never into python/), requiring numpy and onnxruntime==1.31.1, whose
+# libonnxruntime.so the package hands to libmvt. `pip install dist/mvt-*.whl`, then `python -m mvt infer ...`.
+wheel: build
+	rm -rf python/build python/mvt.egg-info $(ROOT)/dist/mvt-*.whl
+	mkdir -p $(ROOT)/dist
+	MVT_WHEEL_LIBRARY=$(BIN)/libmvt.so $(PY) -m pip wheel -q --no-deps --no-build-isolation -w $(ROOT)/dist $(ROOT)/python
+	rm -rf python/build python/mvt.egg-info
+	@ls $(ROOT)/dist/mvt-*.whl
 
 # test-cpp first: the Python parity test runs the C++ demo binary it builds.
 test: lint test-rust test-cpp test-python

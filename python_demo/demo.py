@@ -1,10 +1,12 @@
-"""Tag videos from Python through libmvt (python_demo/mvt.py).
+"""Tag videos from Python through libmvt: a demo of the `mvt` package (python/mvt; `pip install` the wheel from
+`make wheel`, or `make setup`'s editable install in .venv). `python -m mvt infer` is the production command (the
+`mvt infer` CLI's arguments and output); this demo shows the API it is built on.
 
 Reads the videos of a list file from a dataset in the original layout (class.txt, val.txt,
 feature_files/<name>.pkl) with libmvt's reader (a restricted unpickler that never executes anything in a feature
 file; Python's pickle is never used), reports the rows it skipped, tags the videos, prints each video's tags, and
 optionally writes the original's output.json (the same bytes as `mvt infer`) and every probability. Files are
-written atomically: a failed write leaves the previous file as it was.
+written atomically (mvt.cli.write_atomically): a failed write leaves the previous file as it was.
 
     python demo.py --model model.onnx --data DIR [--list val.txt] [--out output.json] [--probs probs.json]
 """
@@ -12,83 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import secrets
-import stat
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence, TextIO, Tuple, Union
+from typing import Optional, Sequence
 
-import numpy as np
+import mvt
+from mvt.cli import read_videos, write_atomically  # shared with `python -m mvt infer`
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import mvt  # noqa: E402
-
-Row = Tuple[str, np.ndarray, np.ndarray, str]
-
-
-def read_videos(model: mvt.Model, data: Union[str, os.PathLike], list_file: str = "val.txt",
-                report: Optional[TextIO] = None) -> List[Row]:
-    """(name, rgb, audio, title) of every row libmvt's reader keeps (the original skipped the others); each skipped
-    row is reported as a warning line on `report` (None: sys.stderr). The reader never executes anything in a feature
-    file: a hostile pickle is refused and its row skipped."""
-    with model.open_dataset(data, list_file) as dataset:
-        report = report if report is not None else sys.stderr
-        for row in dataset.skipped:
-            print(f"warning: {dataset.list_file} line {row.line} ({row.name}): skipped: {row.reason}", file=report)
-        if dataset.skipped:
-            print(f"warning: {len(dataset.skipped)} rows of {dataset.list_file} skipped", file=report)
-        return [tuple(video) for video in dataset]
-
-
-def write_atomically(path: Union[str, os.PathLike], text: str) -> None:
-    """Writes `text` (UTF-8) to `path` so that readers see the old file or the whole new one, never a part: a
-    temporary file in the same folder, flushed and fsynced, then renamed over `path` (os.replace) and the folder
-    fsynced. On any failure the temporary file is removed and `path` is left untouched. A new file gets the mode
-    an ordinary create would (0o666 less the umask), a replaced file keeps its mode. A symbolic link at `path` is
-    replaced by the file, not followed."""
-    path = Path(path)
-    folder = path.parent
-    data = text.encode("utf-8")
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        mode = None
-    while True:
-        temporary = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
-        try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-            break
-        except FileExistsError:
-            continue
-    try:
-        try:
-            if mode is not None:
-                os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-    try:
-        directory = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(directory)
-    except OSError:
-        pass  # some file systems cannot fsync a folder; the rename itself is done
-    finally:
-        os.close(directory)
+__all__ = ["main", "read_videos", "write_atomically"]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

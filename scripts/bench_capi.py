@@ -2,7 +2,7 @@
 
 Both sides run the same model file on the same videos with the same ONNX Runtime (the pinned wheel's
 libonnxruntime) and the same thread count:
-- libmvt: python_demo/mvt.py (ctypes over the C ABI: validation, tokenization, padding, ONNX Runtime, result
+- libmvt: the mvt package, python/mvt (ctypes over the C ABI: validation, tokenization, padding, ONNX Runtime, result
   objects all inside libmvt; the ctypes call adds microseconds).
 - Python: onnxruntime.InferenceSession + transformers' BertTokenizer (its default, Rust-backed tokenizer) on the
   model file's vocabulary + numpy padding, the same six inputs.
@@ -18,7 +18,6 @@ import importlib.util
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,8 +25,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "python_demo"))
-import mvt  # noqa: E402
+import mvt  # noqa: E402  (the installed package: make setup installs python/ into .venv)
 
 T_FRAMES = 60
 

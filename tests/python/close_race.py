@@ -1,7 +1,9 @@
 """The scenario of test_model_close.py's close-while-predicting test, run in a child process so that a crash
 (SIGSEGV) fails the test instead of killing pytest:
 
-    python close_race.py MODEL ROUNDS [PYTHON_DEMO_DIR]
+    python close_race.py MODEL ROUNDS
+
+`mvt` is the installed package (python/mvt).
 
 Each round loads MODEL, starts 4 threads predicting in a loop, lets them run a moment, closes the model from the
 main thread and, at the same time, from a fifth thread, and joins them. Every thread must end on ClosedError;
@@ -14,13 +16,12 @@ import random
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 
+import mvt
+
 model_path, rounds = sys.argv[1], int(sys.argv[2])
-sys.path.insert(0, sys.argv[3] if len(sys.argv) > 3 else str(Path(__file__).resolve().parents[2] / "python_demo"))
-import mvt  # noqa: E402
 
 Closed = getattr(mvt, "ClosedError", mvt.MvtError)
 THREADS = 4

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fixture_paths import MODEL, DATA
-import mvt  # python_demo/, on sys.path through fixture_paths
+import mvt  # the installed package (python/mvt)
 
 
 class _NoLibrary:

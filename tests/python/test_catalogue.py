@@ -21,7 +21,7 @@ import onnx
 import pytest
 
 from fixture_paths import BIN, BUILD, DATA, MODEL, ROOT
-import mvt  # python_demo/, on sys.path through fixture_paths
+import mvt  # the installed package (python/mvt)
 
 CATALOGUE = BUILD / "cpp_demo" / "catalogue"
 MVT = BIN / "mvt"
@@ -248,7 +248,7 @@ def load_in_child(model, *, ort_library=None, env=None):
             "    print('loaded')\n"
             "except mvt.MvtError as e:\n"
             "    print(e.code, e.message)\n")
-    child_env = {**os.environ, "PYTHONPATH": str(ROOT / "python_demo"), **(env or {})}
+    child_env = {**os.environ, **(env or {})}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env, timeout=120)
     return done.returncode, done.stdout.strip(), done.stderr
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from fixture_paths import ROOT, MODEL, DATA
-import demo  # python_demo/, on sys.path through fixture_paths
+from fixture_paths import ROOT, MODEL, DATA, import_demo
+
+demo = import_demo()  # python_demo/demo.py
 
 DEMO = ROOT / "python_demo" / "demo.py"
 OLD = '["the previous file", "must survive"]\n'.encode("utf-8")

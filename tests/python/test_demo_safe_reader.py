@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fixture_paths import ROOT, BIN, MODEL, DATA
-import demo  # python_demo/, on sys.path through fixture_paths
-import mvt  # python_demo/, on sys.path through fixture_paths
+from fixture_paths import ROOT, BIN, MODEL, DATA, import_demo
+import mvt  # the installed package (python/mvt)
+
+demo = import_demo()  # python_demo/demo.py
 
 
 class Hostile:
@@ -103,7 +104,7 @@ def test_the_skipped_rows_are_the_ones_the_cli_reports(hostile_data, tmp_path):
     done = subprocess.run([str(BIN / "mvt"), "infer", "--model", str(MODEL), "--data", str(data), "--list", "val.txt",
                            "--out", str(tmp_path / "cli.json")], check=True, capture_output=True, text=True)
     cli = sorted((int(line), name, reason) for line, name, reason
-                 in re.findall(r"line (\d+) \((.*?)\): (.*)", done.stderr))
+                 in re.findall(r"line (\d+) \((.*?)\): (.*); skipped", done.stderr))
     with mvt.Model(MODEL) as model, model.open_dataset(data, "val.txt") as dataset:
         assert sorted((row.line, row.name, row.reason) for row in dataset.skipped) == cli
         assert len(dataset) == len(val_rows())

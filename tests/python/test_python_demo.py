@@ -13,9 +13,10 @@ import numpy as np
 import onnx
 import pytest
 
-from fixture_paths import ROOT, BIN, BUILD, MODEL, DATA
-import demo  # python_demo/, on sys.path through fixture_paths
-import mvt  # python_demo/, on sys.path through fixture_paths
+from fixture_paths import ROOT, BIN, BUILD, MODEL, DATA, import_demo
+import mvt  # the installed package (python/mvt)
+
+demo = import_demo()  # python_demo/demo.py
 
 CHECKPOINT = BUILD / "tiny-train"
 CPP_DEMO = BUILD / "cpp_demo" / "mvt_demo"
@@ -98,7 +99,7 @@ def test_empty_audio_becomes_zero_rows_and_inputs_are_not_modified(model, videos
 def test_bad_inputs_raise_with_the_library_message(model, videos, tmp_path):
     _, rgb, audio, title = videos[1]
     cases = [
-        ((rgb[:, :-1], audio, title), "MVT_ERR_DIMENSION", "video 0: image features have width"),
+        ((rgb[:, :-1], audio, title), "MVT_ERR_DIMENSION", "video 0: image (rgb_dim) features have width"),
         ((rgb[:0], audio, title), "MVT_ERR_FRAME_COUNT", "video 0: no image frames"),
         ((np.where(np.arange(rgb.size).reshape(rgb.shape) == 5, np.nan, rgb), audio, title), "MVT_ERR_NON_FINITE", "is NaN"),
         ((rgb, audio, b"bad \xff title"), "MVT_ERR_INVALID_UTF8", "the title is not valid UTF-8"),
@@ -107,10 +108,12 @@ def test_bad_inputs_raise_with_the_library_message(model, videos, tmp_path):
         with pytest.raises(mvt.MvtError) as error:
             model.predict([video])
         assert error.value.status == status and message in error.value.message, error.value
-    # Too many frames for the handle's cap.
-    with mvt.Model(MODEL, max_frames=5) as capped:
-        with pytest.raises(mvt.MvtError, match="more than max_frames 5"):
-            capped.predict([(np.zeros((6, capped.rgb_dim)), audio, title)])
+    # Too many frames for the handle's cap (which must hold the model's 10 empty-audio rows, or the load is refused).
+    with pytest.raises(mvt.MvtError, match="is 10, more than max_frames 5"):
+        mvt.Model(MODEL, max_frames=5)
+    with mvt.Model(MODEL, max_frames=12) as capped:
+        with pytest.raises(mvt.MvtError, match="more than max_frames 12"):
+            capped.predict([(np.zeros((13, capped.rgb_dim)), audio, title)])
     # Files that are not mvt models.
     with pytest.raises(mvt.MvtError) as error:
         mvt.Model(tmp_path / "missing.onnx")

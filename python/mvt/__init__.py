@@ -1,4 +1,5 @@
-"""ctypes wrapper of libmvt: numpy arrays in, Python objects out, errors as MvtError carrying mvt_last_error().
+"""mvt: native multimodal short-video tagging from Python, a ctypes wrapper of libmvt: numpy arrays in, Python
+objects out, errors as MvtError (one subclass per mvt_status) carrying mvt_last_error().
 
     from mvt import Model
     with Model("model.onnx") as model:
@@ -7,7 +8,14 @@
         with model.open_dataset("data", "val.txt") as videos:   # the original layout, read by libmvt's safe reader
             for video_id, rgb, audio, title in videos: ...
 
-The library is target/release/libmvt.so of this checkout unless MVT_LIBRARY names another file. One model
+`pip install mvt-<version>-py3-none-linux_x86_64.whl` (`make wheel`) brings libmvt.so inside the package and the
+pinned onnxruntime wheel as a dependency; `python -m mvt infer ...` / `python -m mvt info MODEL` are the `mvt` CLI's
+commands (mvt/cli.py). libmvt.so is found, first hit wins (`library_path()`): the file $MVT_LIBRARY names, the one
+bundled in the package (a wheel), the checkout's target/release/libmvt.so (an editable install, `make setup`).
+ONNX Runtime: `Model(ort_library=...)`, else libmvt's own search ($MVT_ORT_LIB, then libonnxruntime.so* next to
+libmvt.so), else the installed onnxruntime package's capi/libonnxruntime.so.* (`default_ort_library()`).
+
+One model
 handle may be used from many threads at once (the library pools ONNX Runtime sessions; ctypes releases the GIL),
 and `Model.close()` may be called while they run: it waits for the calls in flight, later calls raise ClosedError.
 
@@ -28,6 +36,7 @@ or ValueError (right type, bad value) whose message names the argument (and, for
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import numbers
 import operator
 import os
@@ -58,7 +67,18 @@ _INT32_MAX = 2 ** 31 - 1
 
 
 class MvtError(Exception):
-    """A failed libmvt call: `status` (an mvt_status name such as "MVT_ERR_DIMENSION") and the library's message."""
+    """A failed libmvt call: `code` (the mvt_status number), `status` (its name such as "MVT_ERR_DIMENSION") and the
+    library's `message`.
+
+    One subclass per status (`InvalidArgumentError` for MVT_ERR_INVALID_ARGUMENT, `DimensionError`, ...:
+    `ERRORS_BY_CODE`); `MvtError(code, message)` itself makes the subclass of `code` (an unknown code stays an
+    MvtError), so `except mvt.MvtError` catches them all and `except mvt.DatasetError` one kind. Picklable (with
+    code and message), e.g. to cross process boundaries."""
+
+    def __new__(cls, code: int = 0, message: str = "", *args: Any, **kwargs: Any) -> "MvtError":
+        if cls is MvtError:
+            cls = ERRORS_BY_CODE.get(code, MvtError)
+        return super().__new__(cls)
 
     def __init__(self, code: int, message: str):
         self.code = code
@@ -66,11 +86,84 @@ class MvtError(Exception):
         self.message = message
         super().__init__(f"{self.status}: {message}")
 
+    def __reduce__(self):
+        return _restore_error, (type(self), self.code, self.message)
 
-class ClosedError(MvtError, ValueError):
-    """A call on a Model or Dataset after its close(). Both an MvtError (with the status MVT_ERR_NULL_POINTER that
-    the library gives a freed handle, as calls after close did before this class existed) and a ValueError (as
-    Python's files raise for I/O on a closed file)."""
+
+def _restore_error(cls: type, code: int, message: str) -> MvtError:
+    """Unpickles an MvtError (of any subclass, ClosedError included, whose constructor takes other arguments)."""
+    error = Exception.__new__(cls)
+    MvtError.__init__(error, code, message)
+    return error
+
+
+class NullPointerError(MvtError):
+    """MVT_ERR_NULL_POINTER (1): a required pointer was NULL (from Python: a freed handle; see ClosedError)."""
+
+
+class InvalidArgumentError(MvtError):
+    """MVT_ERR_INVALID_ARGUMENT (2): an option or argument out of range (e.g. a second, different ort_library)."""
+
+
+class DimensionError(MvtError):
+    """MVT_ERR_DIMENSION (3): a feature array's width is not the model's."""
+
+
+class FrameCountError(MvtError):
+    """MVT_ERR_FRAME_COUNT (4): no image frames, or more frames than max_frames."""
+
+
+class NonFiniteError(MvtError):
+    """MVT_ERR_NON_FINITE (5): a NaN or infinite feature (the message names the video, frame and column)."""
+
+
+class InvalidUtf8Error(MvtError):
+    """MVT_ERR_INVALID_UTF8 (6): a title or video id that is not UTF-8."""
+
+
+class ModelFileError(MvtError):
+    """MVT_ERR_MODEL_FILE (7): the model file is missing, unreadable or not a valid ONNX model."""
+
+
+class ModelMetadataError(MvtError):
+    """MVT_ERR_MODEL_METADATA (8): the model file's mvt metadata is missing, inconsistent or over its limits."""
+
+
+class RuntimeMissingError(MvtError):
+    """MVT_ERR_RUNTIME_MISSING (9): no loadable ONNX Runtime library was found."""
+
+
+class RuntimeVersionError(MvtError):
+    """MVT_ERR_RUNTIME_VERSION (10): the ONNX Runtime found is older than libmvt accepts."""
+
+
+class DeviceError(MvtError):
+    """MVT_ERR_DEVICE (11): the device asked for (CUDA) cannot run."""
+
+
+class InferenceError(MvtError):
+    """MVT_ERR_INFERENCE (12): ONNX Runtime failed while running the model."""
+
+
+class DatasetError(MvtError):
+    """MVT_ERR_DATASET (13): class.txt or the list file unreadable, or features of the wrong width."""
+
+
+class InternalError(MvtError):
+    """MVT_ERR_INTERNAL (14): a bug in libmvt (a caught panic)."""
+
+
+ERRORS_BY_CODE = {
+    1: NullPointerError, 2: InvalidArgumentError, 3: DimensionError, 4: FrameCountError, 5: NonFiniteError,
+    6: InvalidUtf8Error, 7: ModelFileError, 8: ModelMetadataError, 9: RuntimeMissingError, 10: RuntimeVersionError,
+    11: DeviceError, 12: InferenceError, 13: DatasetError, 14: InternalError,
+}
+
+
+class ClosedError(NullPointerError, ValueError):
+    """A call on a Model or Dataset after its close(). Both an MvtError (a NullPointerError, with the status
+    MVT_ERR_NULL_POINTER that the library gives a freed handle, as calls after close did before this class existed)
+    and a ValueError (as Python's files raise for I/O on a closed file)."""
 
     def __init__(self, what: str):
         super().__init__(1, f"the {what} is closed ({what.capitalize()}.close() was called and freed its handle)")
@@ -107,15 +200,62 @@ class _Info(ctypes.Structure):
     ]
 
 
-def _library_path() -> Path:
+_PACKAGE_DIR = Path(__file__).resolve().parent
+# Where an editable install from the checkout (python/mvt/) finds the build tree's library.
+_BUILD_TREE_LIBRARY = _PACKAGE_DIR.parent.parent / "target" / "release" / "libmvt.so"
+
+
+def library_path() -> Path:
+    """The libmvt.so this package loads, first hit wins: the file $MVT_LIBRARY names (used as given, even when it
+    does not exist: the load then fails naming it), the libmvt.so bundled in the package (a wheel from `make wheel`),
+    the checkout's target/release/libmvt.so (an editable install, `make setup`). ImportError when there is none."""
     named = os.environ.get("MVT_LIBRARY")
     if named:
         return Path(named)
-    return Path(__file__).resolve().parent.parent / "target" / "release" / "libmvt.so"
+    candidates = [_PACKAGE_DIR / "libmvt.so", _BUILD_TREE_LIBRARY]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ImportError("mvt cannot find libmvt.so: MVT_LIBRARY is not set and there is no "
+                      + " nor ".join(str(c) for c in candidates)
+                      + " (install the mvt wheel, build the checkout with `cargo build --release -p mvt`, or set "
+                        "MVT_LIBRARY to the library's path)")
+
+
+def _onnxruntime_files(folder: Path) -> List[Path]:
+    """libonnxruntime.so and libonnxruntime.so.* in `folder`, shortest name first (libmvt's order)."""
+    try:
+        names = [entry.name for entry in os.scandir(folder)]
+    except OSError:
+        return []
+    found = [folder / n for n in names if n == "libonnxruntime.so" or n.startswith("libonnxruntime.so.")]
+    return sorted(found, key=lambda p: (len(str(p)), str(p)))
+
+
+def default_ort_library() -> Optional[Path]:
+    """The ONNX Runtime a Model given no `ort_library` hands to libmvt, or None to let libmvt search.
+
+    None when $MVT_ORT_LIB is set (libmvt uses it) or libonnxruntime.so* lies next to the loaded libmvt.so (libmvt
+    prefers it: an install tree, `make install`); otherwise the installed onnxruntime package's
+    capi/libonnxruntime.so.* (the dependency the wheel declares), found with importlib.util.find_spec without
+    importing onnxruntime; None when that package is not installed either (libmvt then searches the checkout's
+    .venv and reports what it searched)."""
+    if os.environ.get("MVT_ORT_LIB"):
+        return None
+    if _onnxruntime_files(Path(_LIBRARY_PATH).parent):
+        return None
+    try:
+        spec = importlib.util.find_spec("onnxruntime")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    found = _onnxruntime_files(Path(spec.origin).parent / "capi")
+    return found[0] if found else None
 
 
 def _load_library() -> ctypes.CDLL:
-    lib = ctypes.CDLL(str(_library_path()))
+    lib = ctypes.CDLL(str(_LIBRARY_PATH))
     P, size_t, status = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int
     size_p, float_p, tag_p = ctypes.POINTER(size_t), ctypes.POINTER(ctypes.c_float), ctypes.POINTER(_Tag)
     signatures = {
@@ -150,10 +290,11 @@ def _load_library() -> ctypes.CDLL:
         function = getattr(lib, name)
         function.restype, function.argtypes = restype, argtypes
     if lib.mvt_abi_version() != ABI_VERSION:
-        raise ImportError(f"{_library_path()} has ABI {lib.mvt_abi_version()}, this wrapper speaks {ABI_VERSION}")
+        raise ImportError(f"{_LIBRARY_PATH} has ABI {lib.mvt_abi_version()}, this wrapper speaks {ABI_VERSION}")
     return lib
 
 
+_LIBRARY_PATH = library_path()
 _lib = _load_library()
 
 
@@ -165,6 +306,10 @@ def _check(code: int) -> None:
 def version() -> str:
     """The library's version, e.g. "0.1.0"."""
     return _lib.mvt_version().decode()
+
+
+# The package's version is the library's: both come from the root Cargo.toml (python/setup.py reads it).
+__version__: str = version()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -463,7 +608,8 @@ class Model(_NativeHandle):
     """A loaded mvt model file. Options are those of mvt_options (None: the library's default).
 
     `path` (and `ort_library`) are str, bytes or os.PathLike; `ort_library` None or "" searches as the library
-    does. `device` is "cpu", "cuda" or "auto"; `device_id`, `sessions`, `intra_threads`, `batch_size`, `max_frames`
+    does ($MVT_ORT_LIB, libonnxruntime.so* next to libmvt.so), then takes the installed onnxruntime package's
+    (`default_ort_library()`); `ort_library` is the one used, once loaded. `device` is "cpu", "cuda" or "auto"; `device_id`, `sessions`, `intra_threads`, `batch_size`, `max_frames`
     and `top_k` are non-negative ints (the library refuses out-of-range ones with MVT_ERR_INVALID_ARGUMENT);
     `threshold` is a float (negative: the model file's). Bad types raise TypeError, negative or oversized numbers
     ValueError, all before the library is called.
@@ -488,6 +634,9 @@ class Model(_NativeHandle):
         checked = {name: _integer(value, name, _SIZE_MAX) for name, value in sizes.items() if value is not None}
         device_id = _integer(device_id, "device_id", _INT32_MAX)
         threshold = None if threshold is None else _real(threshold, "threshold")
+        if raw_ort is None:
+            default = default_ort_library()
+            raw_ort = None if default is None else os.fsencode(default)
 
         options = _Options()
         _check(_lib.mvt_default_options(ctypes.byref(options), ctypes.sizeof(_Options)))
@@ -596,7 +745,7 @@ class Model(_NativeHandle):
                 raw.decode("utf-8")
             except UnicodeDecodeError as error:
                 # mvt_result_json returns NULL without a status: say what the header documents for this case.
-                raise MvtError(6, f"video_ids[{i}] (video {i}) is not valid UTF-8 ({error.reason} at byte "
+                raise InvalidUtf8Error(6, f"video_ids[{i}] (video {i}) is not valid UTF-8 ({error.reason} at byte "
                                   f"{error.start})") from None
         result = self._run(videos)
         try:
