@@ -103,7 +103,7 @@ int run(int argc, char** argv) {
             return model.predict(attempt);
         };
         broken[1].rgb_dim += 1;
-        EXPECT_ERROR(predict_broken(), MVT_ERR_DIMENSION, "video 1: image features have width");
+        EXPECT_ERROR(predict_broken(), MVT_ERR_DIMENSION, "video 1: image (rgb_dim) features have width");
         broken[0].audio_dim = 3;
         EXPECT_ERROR(predict_broken(), MVT_ERR_DIMENSION, "video 0: audio");
         broken[2].rgb_frames = 0;
@@ -130,7 +130,7 @@ int run(int argc, char** argv) {
         broken[1].rgb_dim += 1;
         mvt_result* raw_result = nullptr;
         EXPECT_STATUS(mvt_predict(model.get(), broken.data(), broken.size(), &raw_result), MVT_ERR_DIMENSION,
-                      "video 1: image features have width");
+                      "video 1: image (rgb_dim) features have width");
         EXPECT(raw_result == nullptr);
         const mvt::Model empty;
         EXPECT_ERROR(empty.predict(videos.data(), 1), MVT_ERR_NULL_POINTER, "model is NULL");
