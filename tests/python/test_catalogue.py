@@ -21,6 +21,7 @@ import onnx
 import pytest
 
 from fixture_paths import BIN, BUILD, DATA, MODEL, ROOT
+from hostile_pickle import Hostile
 import mvt  # the installed package (python/mvt)
 
 CATALOGUE = BUILD / "cpp_demo" / "catalogue"
@@ -127,16 +128,6 @@ def write_hostile_models(folder: Path):
 
 
 # --- hostile data ---------------------------------------------------------------------------------------------
-
-class Hostile:
-    """Unpickling this runs a shell command: what a malicious feature file does to Python's pickle."""
-
-    def __init__(self, command):
-        self.command = command
-
-    def __reduce__(self):
-        return (os.system, (self.command,))
-
 
 def good_rows():
     return (DATA / "val.txt").read_text(encoding="utf-8").splitlines()

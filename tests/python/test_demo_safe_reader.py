@@ -4,7 +4,6 @@ ABI's mvt_dataset_*), never Python's pickle, so a hostile .pkl cannot run anythi
 The existing byte-for-byte comparison with `mvt infer` on the fixture is test_python_demo.py's
 test_demo_output_json_is_the_clis_byte_for_byte; here the same comparison runs on a dataset with hostile rows.
 """
-import os
 import pickle
 import re
 import shlex
@@ -17,19 +16,10 @@ import numpy as np
 import pytest
 
 from fixture_paths import ROOT, BIN, MODEL, DATA, import_demo
+from hostile_pickle import Hostile
 import mvt  # the installed package (python/mvt)
 
 demo = import_demo()  # python_demo/demo.py
-
-
-class Hostile:
-    """Unpickling this runs a shell command: what a malicious feature file does to Python's pickle."""
-
-    def __init__(self, command):
-        self.command = command
-
-    def __reduce__(self):
-        return (os.system, (self.command,))
 
 
 def val_rows():
