@@ -1,4 +1,4 @@
-"""libmvt from Python (python_demo/mvt.py) and the proofs across the four ways of running an exported model.
+"""libmvt from Python (the mvt package) and the proofs across the four ways of running an exported model.
 
 Uses the shared fixtures of `make fixtures`: $MVT_BUILD_DIR/tiny (the synthetic dataset), $MVT_BUILD_DIR/tiny.onnx
 (exported from $MVT_BUILD_DIR/tiny-train, trained on it) and the C++ demo built by `make test-cpp`
