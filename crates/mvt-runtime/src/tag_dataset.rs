@@ -9,7 +9,7 @@ use std::path::Path;
 use crate::error::MvtError;
 use crate::predict::{Model, Prediction, VideoInput};
 use mvt_formats::dataset::{load_split, Dataset, LoadOptions, SkipReason, SkippedRow};
-use mvt_formats::tokenizer::TokenizerError;
+use mvt_formats::tokenizer::{TokenizerError, MAX_TITLE_PREFIX_CHARS};
 
 /// The videos of `list` (a split file: `name<TAB>title[<TAB>labels]`, relative to `data` or absolute) with
 /// features of the model's widths, ready for [`Model::predict`]. Rows without known labels are kept (inference
@@ -27,8 +27,14 @@ pub fn load_videos(model: &Model, data: &Path, list: &str) -> Result<Dataset, Mv
     };
     let mut dataset = load_split(data, list, &options).map_err(|e| MvtError::Dataset(e.to_string()))?;
     // A title the tokenizer refuses would fail its whole batch: leave the row out like the reader's own skips.
+    // Only a title of more than MAX_TITLE_PREFIX_CHARS characters can be refused (a shorter one is its own
+    // prefix), so the others are not tokenized here as well as at predict.
     let videos = std::mem::take(&mut dataset.videos);
     for video in videos {
+        if video.title.len() <= MAX_TITLE_PREFIX_CHARS {
+            dataset.videos.push(video);
+            continue;
+        }
         match model.tokenizer().encode(&video.title) {
             Ok(_) => dataset.videos.push(video),
             Err(refused @ TokenizerError::TitleTooLong { .. }) => dataset.report.skipped.push(SkippedRow {
