@@ -17,7 +17,7 @@ export MVT_BIN_DIR := $(BIN)
 export MVT_BUILD_DIR := $(BUILD)
 export MVT_OLDEST_ORT_PYTHON := $(ROOT)/.venv-ort-oldest/bin/python
 
-.PHONY: setup build lint test test-rust test-python test-cpp demo fixtures header clean install uninstall dist wheel
+.PHONY: setup build lint test test-rust test-python test-cpp demo fixtures header clean install uninstall dist wheel bench
 
 setup: $(VENV)/.installed $(VENV)/.mvt-editable $(ROOT)/.venv-ort-oldest/.installed
 	@command -v cmake >/dev/null || { apt-get update -q && apt-get install -y -q cmake; }
@@ -42,12 +42,13 @@ build: setup
 	cargo build --release --workspace --locked
 
 # Shared fixtures for the Python and C++ tests (the Rust tests make their own): the `tiny` benchmark, a model
-# trained on it (conf/tiny.txt) and its exported model file.
+# trained on it (conf/tiny.txt) and its exported model file, in FP32 and in INT8.
 fixtures: build
-	rm -rf $(BUILD)/tiny $(BUILD)/tiny-train $(BUILD)/tiny.onnx
+	rm -rf $(BUILD)/tiny $(BUILD)/tiny-train $(BUILD)/tiny.onnx $(BUILD)/tiny-int8.onnx
 	$(BIN)/mvt-train synth --preset tiny --seed 7 --out $(BUILD)/tiny
 	$(BIN)/mvt-train train --config conf/tiny.txt --data $(BUILD)/tiny --out $(BUILD)/tiny-train --epochs 8 --seed 1 --device cpu
 	$(BIN)/mvt-train export --checkpoint $(BUILD)/tiny-train/best --out $(BUILD)/tiny.onnx
+	$(BIN)/mvt-train export --checkpoint $(BUILD)/tiny-train/best --out $(BUILD)/tiny-int8.onnx --precision int8
 
 # Style and layout: rustfmt, clippy with every warning an error, the layout rules (no import circles, no
 # hand-written Rust file over 700 lines: scripts/check_layout.py) and a benchmark generator without libtorch.
@@ -106,11 +107,18 @@ demo: build
 	$(BIN)/mvt-train eval --checkpoint $(OUT)/train/best --data $(OUT)/small --split val
 	$(BIN)/mvt-train export --checkpoint $(OUT)/train/best --out $(OUT)/model.onnx
 	$(BIN)/mvt info $(OUT)/model.onnx
+	$(BIN)/mvt-train export --checkpoint $(OUT)/train/best --out $(OUT)/model-int8.onnx --precision int8
+	$(BIN)/mvt-train eval --checkpoint $(OUT)/model-int8.onnx --data $(OUT)/small --split val
 	$(BIN)/mvt infer --model $(OUT)/model.onnx --data $(OUT)/small --list val.txt --out $(OUT)/output.json
 	cmake -S cpp_demo -B $(BUILD)/cpp_demo && cmake --build $(BUILD)/cpp_demo -j 2
 	$(BUILD)/cpp_demo/mvt_demo --model $(OUT)/model.onnx --data $(OUT)/small --list val.txt --out $(OUT)/cpp_output.json
 	$(PY) python_demo/demo.py --model $(OUT)/model.onnx --data $(OUT)/small --list val.txt --out $(OUT)/python_output.json
-	@echo "demo done: $(OUT)/output.json (CLI), $(OUT)/cpp_output.json (C++), $(OUT)/python_output.json (Python), training curves $(OUT)/train/curves.png"
+	@echo "demo done: $(OUT)/output.json (CLI), $(OUT)/cpp_output.json (C++), $(OUT)/python_output.json (Python), training curves $(OUT)/train/curves.png, INT8 model $(OUT)/model-int8.onnx"
+
+# Speed at the original's sizes, FP32 and INT8 against every baseline, side by side (scripts/bench.py): writes
+# out/bench/README.md (tables and goals), results.json and chart.png. Not part of `make test` (a few minutes).
+bench: build
+	$(PY) scripts/bench.py --out $(OUT)/bench
 
 clean:
 	cargo clean

@@ -32,10 +32,10 @@ T_FRAMES = 60
 
 def original_size_model(work: Path) -> Path:
     """Export a random-weight model at the original's sizes with the cn-clip Chinese vocabulary."""
-    spec = importlib.util.spec_from_file_location("bench_export", ROOT / "scripts" / "bench_export.py")
-    bench_export = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench_export)
-    config = bench_export.default_config()
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "scripts" / "bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    config = bench.default_config()
     import cn_clip
     vocab = Path(cn_clip.__file__).parent / "clip" / "vocab.txt"
     config["model"]["text_encoder"]["vocab_size"] = len(vocab.read_text(encoding="utf-8").split("\n")) - 1

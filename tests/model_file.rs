@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use mvt_formats::config::TextEncoder;
 use mvt_formats::model_file::{
     input_signature, keys, limits, model_metadata_from_bytes, output_signature, read_model_metadata, sealed,
-    ModelFileError, ModelMetadata, FORMAT_VERSION,
+    ModelFileError, ModelMetadata, Precision, FORMAT_VERSION,
 };
 use mvt_formats::onnx::{GraphProto, ModelHeader, ModelProto, OnnxError, StringStringEntryProto, IR_VERSION};
 use mvt_formats::tokenizer::TitleTokenizer;
@@ -49,6 +49,19 @@ fn metadata_round_trips_through_props() {
     assert_eq!(props.iter().find(|(k, _)| k == keys::FORMAT_VERSION).unwrap().1, "2");
     assert_eq!(props.iter().find(|(k, _)| k == keys::EMPTY_AUDIO_FRAMES).unwrap().1, "10");
     assert_eq!(ModelMetadata::from_props(&props).unwrap(), meta);
+    assert_eq!(props.iter().find(|(k, _)| k == keys::PRECISION).unwrap().1, "fp32");
+    assert!(!props.iter().any(|(k, _)| k == keys::QUANTIZATION));
+    // An INT8 file says how it was quantized; a file from before `mvt.precision` is fp32.
+    let int8 = ModelMetadata {
+        precision: Precision::Int8,
+        quantization: Some("dynamic, per-channel int8 weights".into()),
+        ..meta.clone()
+    };
+    assert_eq!(ModelMetadata::from_props(&int8.to_props()).unwrap(), int8);
+    let unquantized = with(&int8.to_props(), keys::QUANTIZATION, None);
+    let e = ModelMetadata::from_props(&unquantized).unwrap_err();
+    assert!(matches!(e, ModelFileError::MissingKey(k) if k == keys::QUANTIZATION), "{e}");
+    assert_eq!(ModelMetadata::from_props(&with(&props, keys::PRECISION, None)).unwrap(), meta);
     // The limit the metadata enforces is the library's own largest max_frames.
     assert_eq!(limits::MAX_EMPTY_AUDIO_FRAMES, mvt_runtime::predict::limits::MAX_FRAMES);
     assert_eq!(limits::MAX_MODEL_FILE_BYTES, i32::MAX as u64);
@@ -86,6 +99,8 @@ fn each_bad_metadata_gets_its_own_error() {
         (with(&props, keys::EMPTY_AUDIO_FRAMES, Some("0")), keys::EMPTY_AUDIO_FRAMES, "expected a positive integer"),
         (with(&props, keys::MODEL_CONFIG, Some("{}")), keys::MODEL_CONFIG, "missing field"),
         (with(&props, keys::PROVENANCE, Some("[]")), keys::PROVENANCE, "expected struct Provenance"),
+        (with(&props, keys::PRECISION, Some("int4")), keys::PRECISION, "expected \"fp32\" or \"int8\", found \"int4\""),
+        (with(&props, keys::QUANTIZATION, Some("by hand")), keys::QUANTIZATION, "given for an fp32 model"),
         // Item 1: every number within limits, the key named.
         (
             with(&props, keys::EMPTY_AUDIO_FRAMES, Some("100000000000")),
@@ -344,7 +359,7 @@ fn oversized_headers_are_refused_before_decoding() {
     assert_eq!(
         e.to_string(),
         format!(
-            "{}: 2011 metadata entries, more than a model file may have (1024, a limit of mvt's reader)",
+            "{}: 2012 metadata entries, more than a model file may have (1024, a limit of mvt's reader)",
             many.display()
         )
     );

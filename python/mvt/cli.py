@@ -242,10 +242,17 @@ def _vocab_size(tokenizer_json: str) -> int:
     return len(vocab | added)
 
 
+def _precision_line(props: dict) -> str:
+    """`precision: fp32`, or `precision: int8 (how it was quantized)`; files without `mvt.precision` are fp32."""
+    precision = props.get("mvt.precision", "fp32")
+    how = props.get("mvt.quantization")
+    return f"precision: {precision} ({how})" if how is not None else f"precision: {precision}"
+
+
 def info_text(model_path: Union[str, os.PathLike]) -> str:
     """`mvt info`'s output for a model file. The file is loaded with libmvt first (mvt.Model: every check mvt_load
     runs: the digest, the limits, the metadata against the graph), then its metadata_props are read for what the C
-    ABI does not expose (the model config, the tokenizer, the provenance)."""
+    ABI does not expose (the model config, the tokenizer, the precision, the provenance)."""
     with mvt.Model(model_path, sessions=1, intra_threads=1) as model:
         classes, threshold = model.classes, model.threshold
         rgb_dim, audio_dim = model.rgb_dim, model.audio_dim
@@ -260,6 +267,7 @@ def info_text(model_path: Union[str, os.PathLike]) -> str:
         f"image features: {rgb_dim}-d, audio features: {audio_dim}-d",
         f"empty audio: {empty_audio_frames} zero rows",
         f"title: at most {text_max_len} tokens, vocabulary of {_vocab_size(props['mvt.tokenizer'])}",
+        _precision_line(props),
         f"model config: {_json(_parse(props['mvt.model_config']), indent=2)}",
         f"exported by: {provenance['exporter_version']}",
     ]

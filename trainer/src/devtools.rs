@@ -141,3 +141,12 @@ pub fn metrics(input: &Path) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(&report(probs.view(), &input.labels, &names, input.threshold, None))?);
     Ok(())
 }
+
+/// Draws the bar chart described by the JSON file `input` ([`crate::plot::BarChart`]) into the PNG `out`.
+pub fn bar_chart(input: &Path, out: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
+    let chart: crate::plot::BarChart = serde_json::from_str(&text).context("parsing the bar chart")?;
+    crate::plot::bar_chart(out, &chart)?;
+    println!("bar chart: {}", out.display());
+    Ok(())
+}

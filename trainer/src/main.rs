@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use mvt_trainer::{ablate, devtools, evaluate, export, train};
 
 use cli::ablate::AblateArgs;
-use cli::devtools::{BenchCacheArgs, InitCheckpointArgs, MetricsArgs};
+use cli::devtools::{BarChartArgs, BenchCacheArgs, InitCheckpointArgs, MetricsArgs};
 use cli::evaluate::EvalArgs;
 use cli::export::ExportArgs;
 use cli::synth::SynthArgs;
@@ -43,6 +43,9 @@ enum Command {
     /// The metrics report for probabilities and labels in a JSON file (for cross-checks).
     #[command(hide = true)]
     Metrics(MetricsArgs),
+    /// A PNG bar chart from a JSON file (`make bench`'s chart).
+    #[command(hide = true)]
+    BarChart(BarChartArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -55,5 +58,6 @@ fn main() -> anyhow::Result<()> {
         Command::InitCheckpoint(args) => devtools::init_checkpoint(&args.into()),
         Command::BenchCache(args) => devtools::bench_cache(&args.into()),
         Command::Metrics(args) => devtools::metrics(&args.input),
+        Command::BarChart(args) => devtools::bar_chart(&args.input, &args.out),
     }
 }

@@ -184,6 +184,10 @@ fn info(path: &std::path::Path) -> anyhow::Result<()> {
     println!("image features: {}-d, audio features: {}-d", meta.rgb_dim, meta.audio_dim);
     println!("empty audio: {} zero rows", meta.empty_audio_frames);
     println!("title: at most {} tokens, vocabulary of {}", meta.text_max_len, tokenizer.vocab_size());
+    match &meta.quantization {
+        Some(how) => println!("precision: {} ({how})", meta.precision),
+        None => println!("precision: {}", meta.precision),
+    }
     println!("model config: {}", serde_json::to_string_pretty(&meta.model_config)?);
     let provenance = &meta.provenance;
     println!("exported by: {}", provenance.exporter_version);

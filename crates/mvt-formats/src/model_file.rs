@@ -35,6 +35,39 @@ pub mod keys {
     pub const MODEL_CONFIG: &str = "mvt.model_config";
     pub const PROVENANCE: &str = "mvt.provenance";
     pub const DIGEST: &str = "mvt.digest";
+    pub const PRECISION: &str = "mvt.precision";
+    pub const QUANTIZATION: &str = "mvt.quantization";
+}
+
+/// The arithmetic of the graph's weight products (`mvt.precision`; files without the key are fp32).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Every weight and activation in f32: the trainer's arithmetic to about 1e-6.
+    #[default]
+    Fp32,
+    /// Dynamic quantization: int8 weights (symmetric, one scale per output channel) and uint8 activations
+    /// quantized per tensor at run time, for every weight product (docs/model-file.md "Precision").
+    Int8,
+}
+
+impl Precision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Int8 => "int8",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [Precision::Fp32, Precision::Int8].into_iter().find(|p| p.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The largest values a model file may declare. Each number in the metadata sizes something the library
@@ -101,6 +134,10 @@ pub struct ModelMetadata {
     pub empty_audio_frames: usize,
     pub model_config: ModelConfig,
     pub provenance: Provenance,
+    /// `mvt.precision`.
+    pub precision: Precision,
+    /// `mvt.quantization`: how a quantized graph was made, in words (`None` for fp32).
+    pub quantization: Option<String>,
 }
 
 /// Why a file is not a usable mvt model.
@@ -153,6 +190,8 @@ impl ModelMetadata {
             tokenizer_json,
             model_config,
             provenance,
+            precision: Precision::Fp32,
+            quantization: None,
         }
     }
 
@@ -169,8 +208,10 @@ impl ModelMetadata {
             (keys::EMPTY_AUDIO_FRAMES, self.empty_audio_frames.to_string()),
             (keys::MODEL_CONFIG, to_json(&self.model_config)),
             (keys::PROVENANCE, to_json(&self.provenance)),
+            (keys::PRECISION, self.precision.to_string()),
         ]
         .into_iter()
+        .chain(self.quantization.clone().map(|how| (keys::QUANTIZATION, how)))
         .map(|(k, v)| (k.to_string(), v))
         .collect()
     }
@@ -238,6 +279,20 @@ impl ModelMetadata {
         let audio_dim = agree(keys::AUDIO_DIM, count(keys::AUDIO_DIM, MAX_FEATURE_DIM)?, model_config.audio_dim)?;
         let empty_audio_frames = count(keys::EMPTY_AUDIO_FRAMES, MAX_EMPTY_AUDIO_FRAMES)?;
         let provenance = json(keys::PROVENANCE, require(keys::PROVENANCE)?)?;
+        let precision = match get(keys::PRECISION) {
+            None => Precision::Fp32,
+            Some(text) => Precision::parse(text).ok_or_else(|| {
+                invalid(keys::PRECISION, format!("expected \"fp32\" or \"int8\", found {:?}", shown(text)))
+            })?,
+        };
+        let quantization = match (precision, get(keys::QUANTIZATION)) {
+            (Precision::Int8, how) => Some(how.ok_or(ModelFileError::MissingKey(keys::QUANTIZATION))?.to_string()),
+            (Precision::Fp32, None) => None,
+            (Precision::Fp32, Some(_)) => {
+                let reason = "given for an fp32 model (it describes int8 quantization)".to_string();
+                return Err(invalid(keys::QUANTIZATION, reason));
+            }
+        };
 
         let meta = Self {
             classes,
@@ -249,6 +304,8 @@ impl ModelMetadata {
             empty_audio_frames,
             model_config,
             provenance,
+            precision,
+            quantization,
         };
         meta.tokenizer()?;
         Ok(meta)

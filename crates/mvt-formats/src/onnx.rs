@@ -224,6 +224,10 @@ impl TensorProto {
         debug_assert_eq!(dims.iter().product::<i64>() as usize, values.len());
         Self::raw(name, DataType::Int64, dims, values.iter().flat_map(|v| v.to_le_bytes()).collect())
     }
+    pub fn from_i8(name: &str, dims: &[i64], values: &[i8]) -> Self {
+        debug_assert_eq!(dims.iter().product::<i64>() as usize, values.len());
+        Self::raw(name, DataType::Int8, dims, values.iter().map(|v| *v as u8).collect())
+    }
     fn raw(name: &str, data_type: DataType, dims: &[i64], raw_data: Vec<u8>) -> Self {
         Self { dims: dims.to_vec(), data_type: data_type as i32, name: name.into(), raw_data, ..Default::default() }
     }

@@ -1,4 +1,4 @@
-//! The hidden developer commands: `init-checkpoint`, `bench-cache`, `metrics`.
+//! The hidden developer commands: `init-checkpoint`, `bench-cache`, `metrics`, `bar-chart`.
 
 use std::path::PathBuf;
 
@@ -67,4 +67,14 @@ pub struct MetricsArgs {
     /// JSON `{"probs": [[f32]], "labels": [[class index]], "threshold": f64 (optional, 0.5)}`.
     #[arg(long)]
     pub input: PathBuf,
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct BarChartArgs {
+    /// JSON `{"title": str, "unit": str, "panels": [{"title": str, "bars": [{"label": str, "value": f64}]}]}`.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// The PNG to write.
+    #[arg(long)]
+    pub out: PathBuf,
 }

@@ -9,19 +9,26 @@
 //! - the TextCNN's convolutions are one MatMul over every (window, tap) pair plus shifted sums;
 //! - the encoder works on `[B * L, hidden]` rows, so ONNX Runtime fuses each projection's MatMul + bias (+ ReLU)
 //!   into a Gemm.
+//!
+//! `--precision int8` changes only how the weight products are written (`graph.rs`: ONNX Runtime's quantized
+//! operators, int8 weights per output channel) and the encoder's self-attention (one fused QAttention).
 
-use std::collections::{HashMap, HashSet};
+mod graph;
+
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{ensure, Context, Result};
 use mvt_formats::config::{EncoderConfig, LossType, ModelConfig, PoolMode, TextEncoder};
-use mvt_formats::model_file::{input_signature, output_signature, sealed, ModelMetadata, Provenance};
+use mvt_formats::model_file::{input_signature, output_signature, sealed, ModelMetadata, Precision, Provenance};
 use mvt_formats::onnx::{
-    AttributeProto, DataType, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
-    TensorProto, IR_VERSION, OPSET_VERSION,
+    AttributeProto, DataType, GraphProto, ModelProto, OperatorSetIdProto, StringStringEntryProto, TensorProto,
+    IR_VERSION, OPSET_VERSION,
 };
 use tch::{Kind, Tensor};
 
+pub use self::graph::Component;
+use self::graph::{int8_method, Graph, MS_DOMAIN};
 use crate::checkpoint;
 use crate::encoder::Activation;
 use crate::model::{head_width, MASKED};
@@ -47,88 +54,17 @@ impl Weights {
     }
 }
 
-/// The ONNX graph under construction: nodes in topological order and the initializers they read.
-struct Graph {
-    nodes: Vec<NodeProto>,
-    initializers: Vec<TensorProto>,
-    /// Initializer names: shared constants are added once however often they are asked for.
-    initialized: HashSet<String>,
-    next_id: usize,
-}
-
-impl Graph {
-    /// Append a node with outputs `outs`.
-    fn node_n(&mut self, op: &str, inputs: &[&str], attributes: Vec<AttributeProto>, outs: &[String]) {
-        self.nodes.push(NodeProto {
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: outs.to_vec(),
-            name: format!("{op}:{}", outs[0]),
-            op_type: op.into(),
-            attribute: attributes,
-            ..Default::default()
-        });
-    }
-
-    /// Append a node with one output named `out`; returns `out`.
-    fn node(&mut self, op: &str, inputs: &[&str], attributes: Vec<AttributeProto>, out: &str) -> String {
-        self.node_n(op, inputs, attributes, &[out.to_string()]);
-        out.to_string()
-    }
-
-    /// A fresh value name derived from `hint`.
-    fn fresh(&mut self, hint: &str, what: &str) -> String {
-        self.next_id += 1;
-        format!("{hint}/{what}_{}", self.next_id)
-    }
-
-    /// Append a node whose one output gets a fresh name derived from `hint`.
-    fn op(&mut self, hint: &str, op: &str, inputs: &[&str], attributes: Vec<AttributeProto>) -> String {
-        let out = self.fresh(hint, op);
-        self.node(op, inputs, attributes, &out)
-    }
-
-    fn initializer(&mut self, tensor: TensorProto) -> String {
-        let name = tensor.name.clone();
-        if self.initialized.insert(name.clone()) {
-            self.initializers.push(tensor);
-        }
-        name
-    }
-
-    /// An f32 initializer holding `tensor` (any shape).
-    fn weight(&mut self, name: &str, tensor: &Tensor) -> Result<String> {
-        ensure!(!self.initialized.contains(name), "two weights named `{name}`");
-        let flat = Vec::<f32>::try_from(&tensor.contiguous().view(-1)).with_context(|| format!("reading `{name}`"))?;
-        Ok(self.initializer(TensorProto::from_f32(name, &tensor.size(), &flat)))
-    }
-
-    /// A 1-D i64 constant.
-    fn ints(&mut self, name: &str, values: &[i64]) -> String {
-        self.initializer(TensorProto::from_i64(name, &[values.len() as i64], values))
-    }
-
-    fn scalar_i64(&mut self, name: &str, value: i64) -> String {
-        self.initializer(TensorProto::from_i64(name, &[], &[value]))
-    }
-
-    fn scalar_f32(&mut self, name: &str, value: f32) -> String {
-        self.initializer(TensorProto::from_f32(name, &[], &[value]))
-    }
-
-    /// `x W^T + b` for a PyTorch Linear (`weight` [out, in]), as MatMul + Add over the last axis.
-    fn linear(&mut self, hint: &str, x: &str, weight: &Tensor, bias: &Tensor) -> Result<String> {
-        let w = self.weight(&format!("{hint}.weight_t"), &weight.tr())?;
-        let b = self.weight(&format!("{hint}.bias"), bias)?;
-        let y = self.op(hint, "MatMul", &[x, &w], vec![]);
-        Ok(self.op(hint, "Add", &[&y, &b], vec![]))
-    }
-}
-
-/// The whole graph of `config`'s model with `weights` (docs/model.md "Forward", eval mode).
-pub fn build_graph(config: &ModelConfig, weights: &Weights) -> Result<GraphProto> {
+/// The whole graph of `config`'s model with `weights` (docs/model.md "Forward", eval mode), its weight
+/// products in `precision`, but those of `keep_fp32` in f32.
+pub fn build_graph(
+    config: &ModelConfig,
+    weights: &Weights,
+    precision: Precision,
+    keep_fp32: &[Component],
+) -> Result<GraphProto> {
     ensure!(config.use_rgb || config.use_audio || config.use_text, "the model has no branch switched on");
     ensure!(!config.textcnn_windows.is_empty() && config.textcnn_filters > 0, "the TextCNN has no window or filter");
-    let mut g = Graph { nodes: vec![], initializers: vec![], initialized: HashSet::new(), next_id: 0 };
+    let mut g = Graph::new(precision, keep_fp32);
 
     let text = if config.needs_text() { Some(text_branch(&mut g, config, weights)?) } else { None };
     let guide = text.as_deref().filter(|_| config.pool_mode == PoolMode::TextGuide);
@@ -161,8 +97,13 @@ pub fn build_graph(config: &ModelConfig, weights: &Weights) -> Result<GraphProto
     };
     let width = head_width(config);
     let c = config.num_classes;
-    let logits =
-        g.linear("head", &head_in, &weights.get("head.weight", &[c, width])?, &weights.get("head.bias", &[c])?)?;
+    let logits = g.linear(
+        Component::Head,
+        "head",
+        &head_in,
+        &weights.get("head.weight", &[c, width])?,
+        &weights.get("head.bias", &[c])?,
+    )?;
     match config.loss_type {
         LossType::Sigmoid => g.node("Sigmoid", &[&logits], vec![], "probs"),
         LossType::Softmax => g.node("Softmax", &[&logits], vec![AttributeProto::int("axis", -1)], "probs"),
@@ -208,8 +149,8 @@ fn text_branch(g: &mut Graph, config: &ModelConfig, weights: &Weights) -> Result
         let w = weights.get(&format!("text.conv{k}.weight"), &[filters, dim, k])?;
         columns.extend((0..k as i64).map(|j| w.select(2, j).tr()));
     }
-    let taps_w = g.weight("text.conv.taps_weight", &Tensor::cat(&columns, 1))?; // [E, taps * F]
-    let projected = g.op("text", "MatMul", &[&x, &taps_w], vec![]);
+    let taps_w = Tensor::cat(&columns, 1); // [E, taps * F]
+    let projected = g.matmul_weight(Component::TextCnn, "text", &x, "text.conv.taps_weight", &taps_w, None)?;
     let split_taps = g.ints("text.const.split_taps", &[0, 0, taps as i64, filters as i64]);
     let projected = g.op("text", "Reshape", &[&projected, &split_taps], vec![]); // [B, L, taps, F]
     let pads = g.ints("text.const.pads", &[0, left as i64, 0, 0, 0, right as i64, 0, 0]);
@@ -280,36 +221,55 @@ fn bert(g: &mut Graph, c: &EncoderConfig, weights: &Weights, mask_f: &str) -> Re
     let rows = g.ints(&format!("{p}.const.rows"), &[-1, h as i64]);
     let mut x = g.op(p, "Reshape", &[&x, &rows], vec![]); // [B * L, hidden]
 
-    // (1 - m) * -10000 as [B, 1, 1, L], added to every head's scores.
-    let one = g.scalar_f32("const.one", 1.0);
-    let mask_value = g.scalar_f32("const.bert_mask", BERT_MASK);
-    let pad = g.op(p, "Sub", &[&one, mask_f], vec![]);
-    let pad = g.op(p, "Mul", &[&pad, &mask_value], vec![]);
-    let axes = g.ints("const.axes12", &[1, 2]);
-    let mask_bias = g.op(p, "Unsqueeze", &[&pad, &axes], vec![]);
-    // [B, L, 3, heads, d] and [B, L, hidden], from the ids' dynamic [B, L].
+    // [B, L, hidden], from the ids' dynamic [B, L].
     let batch_len = g.op(p, "Shape", &["text_ids"], vec![]);
-    let qkv_dims = g.ints(&format!("{p}.const.qkv_dims"), &[3, heads, head_dim]);
-    let qkv_shape = g.op(p, "Concat", &[&batch_len, &qkv_dims], vec![AttributeProto::int("axis", 0)]);
     let hidden_dim = g.ints(&format!("{p}.const.hidden_dim"), &[h as i64]);
     let out_shape = g.op(p, "Concat", &[&batch_len, &hidden_dim], vec![AttributeProto::int("axis", 0)]);
-    let thirds = g.ints(&format!("{p}.const.thirds"), &[1, 1, 1]);
-
-    let layers = BertLayers {
-        hidden: h,
-        intermediate: c.intermediate_size,
-        eps,
-        activation,
-        scale: 1.0 / (head_dim as f64).sqrt(),
-        mask_bias,
-        rows,
-        qkv_shape,
-        thirds,
+    let attention = if g.quantizes(Component::Encoder) {
+        let mask_index = g.op(p, "Cast", &["text_mask"], vec![AttributeProto::int("to", DataType::Int32 as i64)]);
+        SelfAttention::Quantized { heads, mask_index, out_shape: out_shape.clone() }
+    } else {
+        // (1 - m) * -10000 as [B, 1, 1, L], added to every head's scores.
+        let one = g.scalar_f32("const.one", 1.0);
+        let mask_value = g.scalar_f32("const.bert_mask", BERT_MASK);
+        let pad = g.op(p, "Sub", &[&one, mask_f], vec![]);
+        let pad = g.op(p, "Mul", &[&pad, &mask_value], vec![]);
+        let axes = g.ints("const.axes12", &[1, 2]);
+        let mask_bias = g.op(p, "Unsqueeze", &[&pad, &axes], vec![]);
+        let qkv_dims = g.ints(&format!("{p}.const.qkv_dims"), &[3, heads, head_dim]);
+        let qkv_shape = g.op(p, "Concat", &[&batch_len, &qkv_dims], vec![AttributeProto::int("axis", 0)]);
+        let thirds = g.ints(&format!("{p}.const.thirds"), &[1, 1, 1]);
+        SelfAttention::Unfused { scale: 1.0 / (head_dim as f64).sqrt(), mask_bias, qkv_shape, thirds }
     };
+
+    let layers = BertLayers { hidden: h, intermediate: c.intermediate_size, eps, activation, rows, attention };
     for i in 0..c.num_hidden_layers {
         x = layers.layer(g, weights, &format!("{p}.encoder.layer.{i}"), &x)?;
     }
     Ok(g.op(p, "Reshape", &[&x, &out_shape], vec![]))
+}
+
+/// How a BERT layer's self-attention is written, with the graph values [`bert`] computes once for all layers.
+enum SelfAttention {
+    /// FP32: one packed QKV projection (1/sqrt(d_head) folded into the query's weights), a 5-D reshape and
+    /// transposes to heads, masked softmax.
+    Unfused {
+        scale: f64,
+        /// `[B, 1, 1, L]`: 0 on tokens, -10000 on padding.
+        mask_bias: String,
+        /// `[B, L, 3, heads, d]`, and the Split sizes `[1, 1, 1]`.
+        qkv_shape: String,
+        thirds: String,
+    },
+    /// INT8: ONNX Runtime's fused QAttention (int8 QKV weights; no transposes; its own 1/sqrt(d_head) and
+    /// -10000 on padding, the same as BERT's).
+    Quantized {
+        heads: i64,
+        /// `text_mask` as int32 `[B, L]`.
+        mask_index: String,
+        /// `[B, L, hidden]`.
+        out_shape: String,
+    },
 }
 
 /// What every BERT layer reads: its sizes and activation, and the graph values [`bert`] computes once for all.
@@ -318,14 +278,9 @@ struct BertLayers {
     intermediate: usize,
     eps: f32,
     activation: Activation,
-    /// 1/sqrt(d_head), folded into the query's weights.
-    scale: f64,
-    /// `[B, 1, 1, L]`: 0 on tokens, -10000 on padding.
-    mask_bias: String,
-    /// The shapes `[B * L, hidden]` and `[B, L, 3, heads, d]`, and the Split sizes `[1, 1, 1]`.
+    /// The shape `[B * L, hidden]`.
     rows: String,
-    qkv_shape: String,
-    thirds: String,
+    attention: SelfAttention,
 }
 
 impl BertLayers {
@@ -334,29 +289,38 @@ impl BertLayers {
         let (h, ff, eps) = (self.hidden, self.intermediate, self.eps);
         let a = format!("{l}.attention.self");
         let lw = |name: &str, shape: &[usize]| weights.get(&format!("{l}.{name}"), shape);
-        // Query, key and value in one projection; 1/sqrt(d) folded into the query's weights.
-        let q_w = lw("attention.self.query.weight", &[h, h])? * self.scale;
-        let q_b = lw("attention.self.query.bias", &[h])? * self.scale;
-        let qkv_w = Tensor::cat(
-            &[q_w, lw("attention.self.key.weight", &[h, h])?, lw("attention.self.value.weight", &[h, h])?],
-            0,
-        );
-        let qkv_b =
-            Tensor::cat(&[q_b, lw("attention.self.key.bias", &[h])?, lw("attention.self.value.bias", &[h])?], 0);
-        let qkv = g.linear(&format!("{a}.qkv"), x, &qkv_w, &qkv_b)?; // [B * L, 3 * hidden]
-        let qkv = g.op(&a, "Reshape", &[&qkv, &self.qkv_shape], vec![]);
-        let qkv = g.op(&a, "Transpose", &[&qkv], vec![AttributeProto::ints("perm", &[2, 0, 3, 1, 4])]); // [3, B, heads, L, d]
-        let names: Vec<String> = ["q", "k", "v"].iter().map(|s| g.fresh(&a, s)).collect();
-        g.node_n("Split", &[&qkv, &self.thirds], vec![AttributeProto::int("axis", 0)], &names); // each [1, B, heads, L, d]
-        let k_t = g.op(&a, "Transpose", &[&names[1]], vec![AttributeProto::ints("perm", &[0, 1, 2, 4, 3])]);
-        let scores = g.op(&a, "MatMul", &[&names[0], &k_t], vec![]);
-        let scores = g.op(&a, "Add", &[&scores, &self.mask_bias], vec![]);
-        let probs = g.op(&a, "Softmax", &[&scores], vec![AttributeProto::int("axis", -1)]);
-        let context = g.op(&a, "MatMul", &[&probs, &names[2]], vec![]); // [1, B, heads, L, d]
-        let context = g.op(&a, "Transpose", &[&context], vec![AttributeProto::ints("perm", &[0, 1, 3, 2, 4])]);
+        let qkv = |scale: f64| -> Result<(Tensor, Tensor)> {
+            let q_w = lw("attention.self.query.weight", &[h, h])? * scale;
+            let q_b = lw("attention.self.query.bias", &[h])? * scale;
+            let w = [q_w, lw("attention.self.key.weight", &[h, h])?, lw("attention.self.value.weight", &[h, h])?];
+            let b = [q_b, lw("attention.self.key.bias", &[h])?, lw("attention.self.value.bias", &[h])?];
+            Ok((Tensor::cat(&w, 0), Tensor::cat(&b, 0))) // [3 * hidden, hidden], [3 * hidden]
+        };
+        let context = match &self.attention {
+            SelfAttention::Unfused { scale, mask_bias, qkv_shape, thirds } => {
+                let (qkv_w, qkv_b) = qkv(*scale)?;
+                let qkv = g.linear(Component::Encoder, &format!("{a}.qkv"), x, &qkv_w, &qkv_b)?; // [B * L, 3 * hidden]
+                let qkv = g.op(&a, "Reshape", &[&qkv, qkv_shape], vec![]);
+                let qkv = g.op(&a, "Transpose", &[&qkv], vec![AttributeProto::ints("perm", &[2, 0, 3, 1, 4])]); // [3, B, heads, L, d]
+                let names: Vec<String> = ["q", "k", "v"].iter().map(|s| g.fresh(&a, s)).collect();
+                g.node_n("Split", &[&qkv, thirds], vec![AttributeProto::int("axis", 0)], &names); // each [1, B, heads, L, d]
+                let k_t = g.op(&a, "Transpose", &[&names[1]], vec![AttributeProto::ints("perm", &[0, 1, 2, 4, 3])]);
+                let scores = g.op(&a, "MatMul", &[&names[0], &k_t], vec![]);
+                let scores = g.op(&a, "Add", &[&scores, mask_bias], vec![]);
+                let probs = g.op(&a, "Softmax", &[&scores], vec![AttributeProto::int("axis", -1)]);
+                let context = g.op(&a, "MatMul", &[&probs, &names[2]], vec![]); // [1, B, heads, L, d]
+                g.op(&a, "Transpose", &[&context], vec![AttributeProto::ints("perm", &[0, 1, 3, 2, 4])])
+            }
+            SelfAttention::Quantized { heads, mask_index, out_shape } => {
+                let (qkv_w, qkv_b) = qkv(1.0)?;
+                let x = g.op(&a, "Reshape", &[x, out_shape], vec![]); // [B, L, hidden]
+                g.quantized_attention(&format!("{a}.qkv"), &x, &qkv_w.tr(), &qkv_b, *heads, mask_index)?
+            }
+        };
         let context = g.op(&a, "Reshape", &[&context, &self.rows], vec![]);
         let o = format!("{l}.attention.output");
         let out = g.linear(
+            Component::Encoder,
             &format!("{o}.dense"),
             &context,
             &lw("attention.output.dense.weight", &[h, h])?,
@@ -366,6 +330,7 @@ impl BertLayers {
         let x = layer_norm(g, &format!("{o}.LayerNorm"), &sum, h, eps, weights)?;
 
         let mid = g.linear(
+            Component::Encoder,
             &format!("{l}.intermediate.dense"),
             &x,
             &lw("intermediate.dense.weight", &[ff, h])?,
@@ -373,6 +338,7 @@ impl BertLayers {
         )?;
         let mid = activation_node(g, &format!("{l}.intermediate"), &mid, self.activation);
         let out = g.linear(
+            Component::Encoder,
             &format!("{l}.output.dense"),
             &mid,
             &lw("output.dense.weight", &[h, ff])?,
@@ -446,12 +412,8 @@ impl SequenceBranch {
                 0,
             ));
         }
-        let w = g.weight(&format!("{p}.lstm.W"), &Tensor::stack(&w, 0))?;
-        let r = g.weight(&format!("{p}.lstm.R"), &Tensor::stack(&r, 0))?;
-        let b = g.weight(&format!("{p}.lstm.B"), &Tensor::stack(&b, 0))?;
-        let lstm_attrs =
-            vec![AttributeProto::int("hidden_size", h as i64), AttributeProto::string("direction", "bidirectional")];
-        let y = g.op(p, "LSTM", &[&x, &w, &r, &b, &lens], lstm_attrs); // [T, 2, B, H], 0 past each length
+        let (w, r, b) = (Tensor::stack(&w, 0), Tensor::stack(&r, 0), Tensor::stack(&b, 0));
+        let y = g.lstm(p, &x, &w, &r, &b, &lens, h)?; // [T, 2, B, H], 0 past each length
         let y = g.op(p, "Transpose", &[&y], vec![AttributeProto::ints("perm", &[2, 0, 1, 3])]);
         let both = g.ints(&format!("{p}.const.both_directions"), &[0, 0, 2 * h as i64]);
         let seq = g.op(p, "Reshape", &[&y, &both], vec![]); // [B, T, 2H] = [h_fwd, h_bwd]
@@ -463,15 +425,16 @@ impl SequenceBranch {
                 // att([seq_t ; text]) = seq_t W_seq^T + (text W_text^T + b): the text part once per video.
                 let att_w = weights.get(&format!("{p}.att.weight"), &[2 * h, 2 * h + self.text_dim])?;
                 let att_b = weights.get(&format!("{p}.att.bias"), &[2 * h])?;
-                let seq_w = g.weight(&format!("{p}.att.seq_weight_t"), &att_w.narrow(1, 0, 2 * h as i64).tr())?;
+                let seq_w = att_w.narrow(1, 0, 2 * h as i64).tr();
                 let text_part = g.linear(
+                    Component::Pooling,
                     &format!("{p}.att.text"),
                     text,
                     &att_w.narrow(1, 2 * h as i64, self.text_dim as i64),
                     &att_b,
                 )?;
                 let text_part = g.op(p, "Unsqueeze", &[&text_part, &axis1], vec![]);
-                let e = g.op(p, "MatMul", &[&seq, &seq_w], vec![]);
+                let e = g.matmul_weight(Component::Pooling, p, &seq, &format!("{p}.att.seq_weight_t"), &seq_w, None)?;
                 let e = g.op(p, "Add", &[&e, &text_part], vec![]);
                 let e = g.op(p, "Tanh", &[&e], vec![]);
                 g.op(p, "MatMul", &[&e, &score_w], vec![])
@@ -510,9 +473,13 @@ fn onnx_gate_order(t: &Tensor) -> Tensor {
 
 /// The complete model file: graph, opset, producer and the mvt metadata, sealed with its `mvt.digest`.
 pub fn model_proto(graph: GraphProto, metadata: &ModelMetadata) -> ModelProto {
+    let mut opset_import = vec![OperatorSetIdProto { domain: String::new(), version: OPSET_VERSION }];
+    if graph.node.iter().any(|node| node.domain == MS_DOMAIN) {
+        opset_import.push(OperatorSetIdProto { domain: MS_DOMAIN.into(), version: 1 });
+    }
     sealed(ModelProto {
         ir_version: IR_VERSION,
-        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET_VERSION }],
+        opset_import,
         producer_name: "mvt-train".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         doc_string: format!(
@@ -538,6 +505,10 @@ pub struct ExportOptions {
     pub out: PathBuf,
     /// Default decision threshold stored in the file; `None`: the checkpoint config's INFER threshold.
     pub threshold: Option<f64>,
+    /// The weight products' arithmetic (`mvt.precision`).
+    pub precision: Precision,
+    /// INT8 only: components whose weight products stay f32.
+    pub keep_fp32: Vec<Component>,
 }
 
 /// Writes the checkpoint's model file.
@@ -551,19 +522,30 @@ pub fn run(options: &ExportOptions) -> Result<()> {
     let weights = Weights::new(tensors);
     let threshold = options.threshold.unwrap_or(ckpt.config.infer.threshold);
     ensure!((0.0..=1.0).contains(&threshold), "--threshold {threshold} is not in [0, 1]");
-    let metadata = ModelMetadata::new(
+    let mut metadata = ModelMetadata::new(
         ckpt.config.model.clone(),
         ckpt.classes.clone(),
         threshold,
         ckpt.tokenizer.to_json(),
         provenance(&ckpt.provenance),
     );
-    let model = model_proto(build_graph(&ckpt.config.model, &weights)?, &metadata);
+    ensure!(
+        options.keep_fp32.is_empty() || options.precision == Precision::Int8,
+        "--keep-fp32 applies to --precision int8 only"
+    );
+    metadata.precision = options.precision;
+    metadata.quantization = (options.precision == Precision::Int8).then(|| int8_method(&options.keep_fp32));
+    let graph = build_graph(&ckpt.config.model, &weights, options.precision, &options.keep_fp32)?;
+    ensure!(
+        options.precision == Precision::Fp32 || graph.node.iter().any(|node| node.domain == MS_DOMAIN),
+        "--keep-fp32 keeps every part of this model in f32: export it with --precision fp32"
+    );
+    let model = model_proto(graph, &metadata);
     // Written atomically (a temporary file renamed over `out`): a failed write leaves any previous file intact.
     let bytes = prost::Message::encode_to_vec(&model);
     mvt_formats::atomic_file::write_atomic(&options.out, &bytes)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", options.out.display()))?;
-    println!("exported {} -> {}", ckpt.dir.display(), options.out.display());
+    println!("exported {} -> {} ({})", ckpt.dir.display(), options.out.display(), options.precision);
     Ok(())
 }
 
