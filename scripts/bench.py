@@ -14,7 +14,9 @@ Sides, all on 2 intra-op threads, T=60 frames and 60 audio segments:
   (a bare session run; libmvt's overhead is libmvt over this);
 - quantize_dynamic, PyTorch-exported graph: Python onnxruntime;
 - PyTorch eager: the reference model under torch.no_grad.
-Settings: batch 1 with titles of L=50 and L=20 tokens, batch 16 with L=50. Each round runs every side once, in
+Settings: batch 1 with titles of L=50 and L=20 tokens, batch 16 with L=50. libmvt's overhead over a bare run has its
+own phase per setting (the four libmvt and bare sides only, twice the rounds), since a few percent is below the drift
+of a round through every side. Each round runs every side once, in
 turn (every other round in reverse order), after a pause that lets the previous side's threads go idle (the machine
 is shared and noisy); the table has
 each side's median, the goals the median over rounds of the ratio within a round.
@@ -207,8 +209,12 @@ def goals(results):
                      ratio(setting, "libmvt INT8 (C ABI)", "libmvt FP32 (C ABI)"), "<=", bound))
     for setting, _, _ in SETTINGS:
         for precision in ("FP32", "INT8"):
-            overhead = ratio(setting, f"libmvt {precision} (C ABI)", f"onnxruntime {precision} (same file, bare run)") - 1
-            rows.append((f"libmvt {precision} overhead over a bare session run, {setting}", overhead, "<=", 0.03))
+            sides = results["overhead"][setting]["sides"]
+            rounds = zip(sides[f"libmvt {precision} (C ABI)"]["rounds_ms"],
+                         sides[f"onnxruntime {precision} (same file, bare run)"]["rounds_ms"])
+            overhead = statistics.median(a / b for a, b in rounds) - 1
+            rows.append((f"libmvt {precision} overhead over a bare session run, {setting} (own phase)", overhead,
+                         "<=", 0.03))
     rows.append(("INT8 through libmvt / PyTorch eager, batch 1, L=50",
                  ratio("batch 1, L=50", "libmvt INT8 (C ABI)", "PyTorch eager FP32"), "<=", 0.30))
     return [{"goal": g, "measured": round(v, 3), "bound": f"{op} {b}", "met": v <= b} for g, v, op, b in rows]
@@ -281,6 +287,10 @@ def main():
                                         "sides": measure(functions, workload, args.rounds, calls)}
         print(setting, json.dumps({k: round(v["median_ms"], 1) for k, v in results["settings"][setting]["sides"].items()}),
               flush=True)
+        # libmvt against its bare run alone, twice the rounds: a few percent is below the other sides' drift.
+        pairs = {name: function for name, function in functions.items() if "same file" in name or
+                 name in ("libmvt FP32 (C ABI)", "libmvt INT8 (C ABI)")}
+        results.setdefault("overhead", {})[setting] = {"sides": measure(pairs, workload, 2 * args.rounds, calls)}
         if batch == 16:
             results["agreement"] = agreement(libraries, sessions, workload)
     results["goals"] = goals(results)
