@@ -1,11 +1,12 @@
 //! The ONNX graph under construction, and the one place where the export precision changes what is written:
-//! every product with a trained weight matrix goes through [`Graph::matmul_weight`] or [`Graph::lstm`].
+//! every product with a trained weight matrix goes through [`Graph::matmul_weight`], [`Graph::lstm`] or
+//! [`Graph::quantized_attention`].
 //!
 //! INT8 is ONNX Runtime's dynamic quantization written directly (no float graph rewritten afterwards): weights
 //! become int8, symmetric (zero point 0, range -127..127), one scale per output channel, computed here from the
 //! trained values; activations are quantized to uint8 per tensor at run time by the operators themselves
-//! (`com.microsoft` DynamicQuantizeMatMul and DynamicQuantizeLSTM, whose u8 x s8 kernels are the fast VNNI path on
-//! x86). Everything else (embeddings, attention scores and softmax, layer norms, the masks) stays f32.
+//! (`com.microsoft` DynamicQuantizeMatMul, QAttention and DynamicQuantizeLSTM, whose u8 x s8 kernels are the fast
+//! VNNI path on x86). Everything else (embeddings, attention scores and softmax, layer norms, the masks) stays f32.
 
 use std::collections::HashSet;
 
@@ -58,9 +59,9 @@ pub fn int8_method(keep_fp32: &[Component]) -> String {
 
 const INT8_METHOD: &str = "mvt-train export --precision int8: dynamic quantization. Weights of every MatMul \
     (encoder, TextCNN, attention pooling, head) and both LSTMs: int8, symmetric, one scale per output channel \
-    (com.microsoft DynamicQuantizeMatMul, QAttention for the encoder's self-attention, DynamicQuantizeLSTM). Activations: uint8, asymmetric, one scale per \
-    tensor, computed at run time. Kept f32: embedding tables, layer norms, attention scores and softmax, the \
-    attention-pooling score vector, masks.";
+    (com.microsoft DynamicQuantizeMatMul, QAttention for the encoder's self-attention, DynamicQuantizeLSTM). \
+    Activations: uint8, asymmetric, one scale per tensor, computed at run time. Kept f32: embedding tables, layer \
+    norms, attention scores and softmax, the attention-pooling score vector, masks.";
 
 /// The ONNX graph under construction: nodes in topological order and the initializers they read.
 pub struct Graph {
@@ -267,4 +268,27 @@ pub fn quantize_symmetric(w: &Tensor, axis: i64) -> (Tensor, Tensor) {
     let scale = scale.where_self(&scale.gt(0.0), &scale.ones_like());
     let q = (&w / &scale).round().clamp(-127.0, 127.0).to_kind(Kind::Int8);
     (q, scale.squeeze_dim(axis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantize_symmetric_scales_each_channel_by_its_largest_magnitude() {
+        // Columns (axis 0 reduced): max |w| 2.54, 0.5, and an all-zero column.
+        let w = Tensor::from_slice(&[2.54f32, 0.3, 0.0, -1.0, -0.5, 0.0]).view([2, 3]);
+        let (q, scale) = quantize_symmetric(&w, 0);
+        let scale_values = Vec::<f32>::try_from(&scale).unwrap();
+        for (got, expected) in scale_values.iter().zip([2.54f32 / 127.0, 0.5 / 127.0, 1.0]) {
+            assert!((got - expected).abs() <= 1e-9, "{scale_values:?}");
+        }
+        assert_eq!(Vec::<i8>::try_from(&q.view(-1)).unwrap(), [127, 76, 0, -50, -127, 0]);
+        // Dequantized, every weight is within half a step of its channel.
+        let back = q.to_kind(Kind::Float) * scale.unsqueeze(0);
+        let error = Vec::<f32>::try_from(&(back - &w).abs().view(-1)).unwrap();
+        let half_step = [0.01f32, 0.25 / 127.0, 0.5];
+        assert_eq!(error.len(), 6);
+        assert!(error.iter().enumerate().all(|(i, e)| *e <= half_step[i % 3] + 1e-7), "{error:?}");
+    }
 }
