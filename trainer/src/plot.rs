@@ -86,7 +86,8 @@ pub struct Bar {
     pub value: f64,
 }
 
-/// Writes `chart` to the PNG `path` (1400 wide, 60 + 40 per bar high per panel, panels stacked), atomically.
+/// Writes `chart` to the PNG `path` (1400 wide; panels stacked, each 90 + 40 per bar high, under a 50-pixel
+/// title), atomically.
 pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<()> {
     ensure!(!chart.panels.is_empty(), "the chart has no panel");
     for panel in &chart.panels {

@@ -40,8 +40,7 @@ pub mod keys {
 }
 
 /// The arithmetic of the graph's weight products (`mvt.precision`; files without the key are fp32).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Precision {
     /// Every weight and activation in f32: the trainer's arithmetic to about 1e-6.
     #[default]
